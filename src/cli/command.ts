@@ -1,0 +1,43 @@
+/** The shape of one CLI command; each component that offers a command exports one of these. */
+import type { LoadedConfig } from "../config/mod.ts";
+import type { Logger } from "../log/mod.ts";
+
+/** A command-specific option (`--json`, `--offline`, `--file PATH`). */
+export interface CommandOption {
+  type: "boolean" | "string";
+  description: string;
+  /** Value placeholder shown in help, for string options. */
+  placeholder?: string;
+  short?: string;
+  /** A string option that may be given several times. */
+  multiple?: boolean;
+}
+
+/** What a command gets to work with. Commands return an exit code; they never call `Deno.exit`. */
+export interface CommandContext {
+  /** Positional arguments after the command name. */
+  args: string[];
+  /** Values of the command's own options. */
+  options: Record<string, string | boolean | string[] | undefined>;
+  /** The effective configuration (`.env` + environment + flags), validated. */
+  loaded: LoadedConfig;
+  /** The process logger, already configured from LOG_LEVEL/LOG_FORMAT, secrets registered. */
+  logger: Logger;
+  /** Writes a line to standard output (the command's result). */
+  print(line: string): void;
+  /** Aborted on SIGINT/SIGTERM. */
+  signal: AbortSignal;
+}
+
+/** One CLI command. */
+export interface Command {
+  name: string;
+  /** One line for the command list. */
+  summary: string;
+  /** Extra help text shown by `<command> --help`. */
+  description?: string;
+  /** Positional arguments, as shown in usage (`<receipt.json>`). */
+  positionals?: string;
+  options?: Record<string, CommandOption>;
+  run(ctx: CommandContext): Promise<number>;
+}

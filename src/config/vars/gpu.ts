@@ -1,0 +1,4 @@
+/** Variables of the gpu component. */
+
+/** GPU variables. */
+export const gpuVars = {};

@@ -1,0 +1,2 @@
+/** Structured logging: one logger, JSON lines or pretty, secrets redacted. */
+export * from "./logger.ts";
