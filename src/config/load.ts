@@ -44,6 +44,8 @@ export class ConfigError extends Error {
 export interface LoadedConfig {
   config: Config;
   sources: Record<ConfigKey, Source>;
+  /** The raw strings before parsing (defaults included); undefined when unset. Secrets included: show with `showRaw`. */
+  raw: Record<ConfigKey, string | undefined>;
 }
 
 /** Loads and validates configuration. Precedence: flags > environment > `.env` > defaults. Throws {@linkcode ConfigError}. */
@@ -58,6 +60,7 @@ export function loadConfig(inputs: ConfigInputs = {}): LoadedConfig {
   }
   const config: Record<string, unknown> = {};
   const sources: Record<string, Source> = {};
+  const raws: Record<string, string | undefined> = {};
   for (const [key, spec] of varList()) {
     let raw: string | undefined;
     let source: Source = { kind: "default" };
@@ -75,6 +78,7 @@ export function loadConfig(inputs: ConfigInputs = {}): LoadedConfig {
       source = { kind: "default" };
     }
     sources[key] = source;
+    raws[key] = raw;
     if (raw === undefined) {
       config[key] = undefined;
       continue;
@@ -92,7 +96,11 @@ export function loadConfig(inputs: ConfigInputs = {}): LoadedConfig {
     }
   }
   if (issues.length) throw new ConfigError(issues);
-  return { config: config as Config, sources: sources as Record<ConfigKey, Source> };
+  return {
+    config: config as Config,
+    sources: sources as Record<ConfigKey, Source>,
+    raw: raws as Record<ConfigKey, string | undefined>,
+  };
 }
 
 /** Describes a source for people: `default`, `.env:3`, `environment`, `flag --log-level`. */

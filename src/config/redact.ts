@@ -12,12 +12,15 @@ export function redactUrl(text: string): string {
   } catch {
     return text;
   }
+  const opaque = (seg: string) => /^[A-Za-z0-9_-]{20,}$/.test(seg);
+  const segments = u.pathname.split("/");
+  if (!u.username && !u.password && !u.search && !segments.some(opaque)) return text;
   if (u.username || u.password) {
     u.username = u.username ? "***" : "";
     u.password = u.password ? "***" : "";
   }
   for (const key of [...u.searchParams.keys()]) u.searchParams.set(key, "***");
-  u.pathname = u.pathname.split("/").map((seg) => (/^[A-Za-z0-9_-]{20,}$/.test(seg) ? "***" : seg)).join("/");
+  u.pathname = segments.map((seg) => (opaque(seg) ? "***" : seg)).join("/");
   return u.toString().replaceAll("%2A", "*");
 }
 

@@ -38,7 +38,8 @@ export function optional<T>(
 
 /** The parsed config type for a record of variable specs. */
 export type ConfigOf<V extends Record<string, VarSpec>> = {
-  readonly [K in keyof V]: V[K] extends VarSpec<infer T, true> ? T : V[K] extends VarSpec<infer T, false> ? T | undefined
+  readonly [K in keyof V]: V[K] extends VarSpec<infer T, true> ? T
+    : V[K] extends VarSpec<infer T, false> ? T | undefined
     : never;
 };
 

@@ -149,7 +149,10 @@ export class JsonWriter implements LogWriter {
   }
   write(record: LogRecord): void {
     this.#out(
-      JSON.stringify({ time: record.time.toISOString(), level: record.level, msg: record.msg, ...record.fields }, jsonSafe),
+      JSON.stringify(
+        { time: record.time.toISOString(), level: record.level, msg: record.msg, ...record.fields },
+        jsonSafe,
+      ),
     );
   }
 }
