@@ -6,6 +6,7 @@ import type { Command } from "../cli/command.ts";
 export const runCommand: Command = {
   name: "run",
   summary: "start the agent and serve jobs until SIGINT/SIGTERM (default)",
+  usesKey: true,
   run(ctx) {
     requireVars(ctx.loaded.config, { privateKey: "to sign registration and heartbeat transactions" });
     ctx.logger.error("the agent pipeline is not part of this build yet");

@@ -39,5 +39,7 @@ export interface Command {
   /** Positional arguments, as shown in usage (`<receipt.json>`). */
   positionals?: string;
   options?: Record<string, CommandOption>;
+  /** Uses the node key: a `.env` holding it must not be readable by group/others. */
+  usesKey?: boolean;
   run(ctx: CommandContext): Promise<number>;
 }

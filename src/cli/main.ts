@@ -1,6 +1,7 @@
 /** The CLI: parse the command line, load configuration, build the logger, run one command, return its exit code. */
 import { ConfigError, loadConfig, type LoadedConfig, parseEnvFile, varList } from "../config/mod.ts";
 import { JsonWriter, Logger, PrettyWriter } from "../log/mod.ts";
+import { checkEnvFileMode } from "../chain/key.ts";
 import { parseCommandLine, UsageError } from "./args.ts";
 import type { Command } from "./command.ts";
 import { commandHelp, programHelp } from "./help.ts";
@@ -55,6 +56,9 @@ export async function runCli(argv: string[], io: CliIo, options: CliOptions): Pr
   }
   const logger = createLogger(loaded, io.stderr);
   try {
+    if (parsed.command.usesKey && loaded.envFile) {
+      await checkEnvFileMode(loaded.envFile, { allowInsecure: loaded.config.allowInsecureKeyFileMode, logger });
+    }
     return await parsed.command.run({
       args: parsed.positionals,
       options: parsed.options,

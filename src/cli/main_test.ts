@@ -136,3 +136,29 @@ Deno.test("run without a key names the missing variable", async () => {
   assert.equal(r.code, EXIT.config);
   assert.match(r.err, /AGENT_PRIVATE_KEY: is required/);
 });
+
+Deno.test("a .env holding the key and readable by others is refused with the chmod fix", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    const path = `${dir}/agent.env`;
+    await Deno.writeTextFile(path, `AGENT_PRIVATE_KEY=${KEY}\n`, { mode: 0o644 });
+    await Deno.chmod(path, 0o644);
+    const err: string[] = [];
+    const io: CliIo = {
+      env: () => undefined,
+      readTextFile: (p) => Deno.readTextFile(p),
+      stdout: () => {},
+      stderr: (l) => err.push(l),
+      signal: new AbortController().signal,
+    };
+    const options = { commands: COMMANDS, fallback: DEFAULT_COMMAND };
+    const code = await runCli(["run", "--env-file", path], io, options);
+    assert.equal(code, EXIT.failure);
+    assert.match(err.join("\n"), new RegExp(`chmod 600 ${path.replaceAll("/", "\\/")}`));
+    assert.ok(!err.join("\n").includes(KEY.slice(2)));
+    // `config` does not use the key, so it still shows the (redacted) configuration.
+    assert.equal(await runCli(["config", "--env-file", path], io, options), 0);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});

@@ -46,6 +46,8 @@ export interface LoadedConfig {
   sources: Record<ConfigKey, Source>;
   /** The raw strings before parsing (defaults included); undefined when unset. Secrets included: show with `showRaw`. */
   raw: Record<ConfigKey, string | undefined>;
+  /** The `.env` file that was read, if any. */
+  envFile?: EnvFile;
 }
 
 /** Loads and validates configuration. Precedence: flags > environment > `.env` > defaults. Throws {@linkcode ConfigError}. */
@@ -100,6 +102,7 @@ export function loadConfig(inputs: ConfigInputs = {}): LoadedConfig {
     config: config as Config,
     sources: sources as Record<ConfigKey, Source>,
     raw: raws as Record<ConfigKey, string | undefined>,
+    envFile: inputs.envFile,
   };
 }
 

@@ -1,0 +1,143 @@
+/** The agent's Prometheus metrics (prom-client), one registry per agent. */
+import client from "prom-client";
+
+/** Snapshot providers read when /metrics is scraped. */
+export interface MetricSources {
+  runningJobs?(): number;
+  freeSlots?(): number;
+  natsConnected?(): boolean;
+  walletBalanceWei?(): bigint | undefined;
+  lastHeartbeatAt?(): Date | undefined;
+  gpus?(): { uuid: string; temperatureC?: number; utilizationPct?: number }[];
+}
+
+/** Transfer directions counted in bytes and seconds. */
+export type TransferKind = "pull" | "download" | "upload";
+
+/** Every metric the agent exports, named `lamda_*`. */
+export class AgentMetrics {
+  readonly registry = new client.Registry();
+  readonly jobs: client.Counter<"status" | "reason">;
+  readonly jobDuration: client.Histogram<"status">;
+  readonly transferBytes: client.Counter<"kind">;
+  readonly transferSeconds: client.Counter<"kind">;
+  readonly heartbeatTransactions: client.Counter;
+  readonly heartbeatFailures: client.Counter;
+  #sources: MetricSources = {};
+
+  constructor() {
+    const registers = [this.registry];
+    this.jobs = new client.Counter({
+      name: "lamda_jobs_total",
+      help: "Jobs that reached a terminal status, by status and failure reason.",
+      labelNames: ["status", "reason"] as const,
+      registers,
+    });
+    this.jobDuration = new client.Histogram({
+      name: "lamda_job_duration_seconds",
+      help: "Wall time from receipt to terminal status.",
+      labelNames: ["status"] as const,
+      buckets: [1, 5, 15, 60, 300, 900, 3600, 4 * 3600, 12 * 3600],
+      registers,
+    });
+    this.transferBytes = new client.Counter({
+      name: "lamda_transfer_bytes_total",
+      help: "Bytes moved: image pulls, input downloads, output uploads.",
+      labelNames: ["kind"] as const,
+      registers,
+    });
+    this.transferSeconds = new client.Counter({
+      name: "lamda_transfer_seconds_total",
+      help: "Seconds spent moving bytes, by kind.",
+      labelNames: ["kind"] as const,
+      registers,
+    });
+    this.heartbeatTransactions = new client.Counter({
+      name: "lamda_heartbeat_transactions_total",
+      help: "Heartbeat transactions sent (replacements included).",
+      registers,
+    });
+    this.heartbeatFailures = new client.Counter({
+      name: "lamda_heartbeat_failures_total",
+      help: "Heartbeat attempts that failed.",
+      registers,
+    });
+    const gauge = (name: string, help: string, read: () => number | undefined) =>
+      new client.Gauge({
+        name,
+        help,
+        registers,
+        collect() {
+          const v = read();
+          if (v === undefined) this.reset();
+          else this.set(v);
+        },
+      });
+    gauge("lamda_jobs_running", "Jobs running now.", () => this.#sources.runningJobs?.());
+    gauge("lamda_slots_free", "Job slots free now.", () => this.#sources.freeSlots?.());
+    gauge("lamda_nats_connected", "1 while connected to NATS.", () => {
+      const c = this.#sources.natsConnected?.();
+      return c === undefined ? undefined : c ? 1 : 0;
+    });
+    gauge("lamda_wallet_balance_bnb", "Node wallet balance (last read).", () => {
+      const wei = this.#sources.walletBalanceWei?.();
+      return wei === undefined ? undefined : Number(wei) / 1e18;
+    });
+    gauge("lamda_last_heartbeat_timestamp_seconds", "Unix time of the last mined heartbeat.", () => {
+      const at = this.#sources.lastHeartbeatAt?.();
+      return at ? at.getTime() / 1000 : undefined;
+    });
+    const sources = () => this.#sources;
+    new client.Gauge({
+      name: "lamda_gpu_temperature_celsius",
+      help: "GPU temperature.",
+      labelNames: ["uuid"] as const,
+      registers,
+      collect() {
+        this.reset();
+        for (const g of sources().gpus?.() ?? []) {
+          if (g.temperatureC !== undefined) this.set({ uuid: g.uuid }, g.temperatureC);
+        }
+      },
+    });
+    new client.Gauge({
+      name: "lamda_gpu_utilization_ratio",
+      help: "GPU utilization, 0 to 1.",
+      labelNames: ["uuid"] as const,
+      registers,
+      collect() {
+        this.reset();
+        for (const g of sources().gpus?.() ?? []) {
+          if (g.utilizationPct !== undefined) this.set({ uuid: g.uuid }, g.utilizationPct / 100);
+        }
+      },
+    });
+  }
+
+  /** Sets (or replaces) the snapshot providers. */
+  observe(sources: MetricSources): void {
+    this.#sources = { ...this.#sources, ...sources };
+  }
+
+  /** Records a terminal job. */
+  jobFinished(status: "completed" | "failed", reason: string | undefined, seconds: number): void {
+    this.jobs.inc({ status, reason: reason ?? "" });
+    this.jobDuration.observe({ status }, seconds);
+  }
+
+  /** Records a transfer. */
+  transfer(kind: TransferKind, bytes: number, seconds: number): void {
+    this.transferBytes.inc({ kind }, bytes);
+    this.transferSeconds.inc({ kind }, seconds);
+  }
+
+  /** The Prometheus text exposition. */
+  async render(): Promise<string> {
+    return await this.registry.metrics();
+  }
+
+  /** The exposition's content type. */
+  get contentType(): string {
+    return this.registry.contentType;
+  }
+}

@@ -1,0 +1,11 @@
+/** GPU inventory: nvidia-smi detection, health readings, the on-chain registration spec and the `gpu` command. */
+export { cpuOnlyInventory, detectGpus, readGpuHealth } from "./detect.ts";
+export type { DetectOptions, GpuHealthReading, NvidiaSmiOptions } from "./detect.ts";
+export { classifyFailure, GpuError, NOT_FOUND_MESSAGE } from "./errors.ts";
+export type { GpuErrorKind } from "./errors.ts";
+export { CPU_ONLY_MODEL, registrationSpec } from "./registration.ts";
+export { CommandNvidiaSmiRunner } from "./runner.ts";
+export type { CommandRunnerOptions, NvidiaSmiOutput, NvidiaSmiRunner } from "./runner.ts";
+export { formatInventoryTable, gpuCommand, gpuOptionsFromConfig } from "./command.ts";
+export { HEALTH_ARGS, IDENTITY_ARGS, SUMMARY_ARGS } from "./queries.ts";
+export type { GpuHealth, GpuInfo, GpuInventory, RegistrationSpec, ThrottleReason } from "./types.ts";
