@@ -25,7 +25,9 @@ export interface HttpServer extends AsyncDisposable {
 /** Parses `host:port` (IPv6 in brackets); throws a clear error otherwise. */
 export function parseHostPort(addr: string): { hostname: string; port: number } {
   const m = /^(?:\[([^\]]+)\]|([^:]*)):(\d{1,5})$/.exec(addr.trim());
-  if (!m || Number(m[3]) > 65535) throw new TypeError(`Cannot parse HTTP address ${JSON.stringify(addr)}: expected host:port`);
+  if (!m || Number(m[3]) > 65535) {
+    throw new TypeError(`Cannot parse HTTP address ${JSON.stringify(addr)}: expected host:port`);
+  }
   return { hostname: m[1] ?? (m[2] || "0.0.0.0"), port: Number(m[3]) };
 }
 

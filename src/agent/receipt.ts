@@ -35,7 +35,10 @@ export function receiptSigningText(fields: ReceiptFields): string {
 }
 
 /** Signs a receipt with the node key; `agent_address` is set from the signer. */
-export async function signReceipt(fields: Omit<ReceiptFields, "agent_address">, signer: Signer): Promise<SignedReceipt> {
+export async function signReceipt(
+  fields: Omit<ReceiptFields, "agent_address">,
+  signer: Signer,
+): Promise<SignedReceipt> {
   const fieldsWithAddress: ReceiptFields = { ...fields, agent_address: getAddress(await signer.getAddress()) };
   const signature = await signer.signMessage(receiptSigningText(fieldsWithAddress));
   return { ...fieldsWithAddress, signature };
