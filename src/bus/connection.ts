@@ -1,0 +1,246 @@
+/**
+ * The NATS connection: the only module that imports the transport (`nats-transport`), so another transport can be
+ * swapped in here. Multiple servers, creds/nkey/token/user auth, TLS files, reconnect forever with capped backoff,
+ * connection events logged and exposed (`connected` + listeners) for readiness and the status outbox.
+ */
+import { connect, credsAuthenticator, nkeyAuthenticator } from "nats-transport";
+import type { NatsConnection, NodeConnectionOptions, Status } from "nats-transport";
+import { jetstream, jetstreamManager } from "@nats-io/jetstream";
+import type { JetStreamClient, JetStreamManager } from "@nats-io/jetstream";
+import type { Logger } from "../log/mod.ts";
+import { BusError } from "./errors.ts";
+
+/** How to reach and authenticate to NATS. */
+export interface BusConnectOptions {
+  servers: string[];
+  /** Client name shown in server monitoring. */
+  name?: string;
+  /** A `.creds` file (JWT + nkey seed). */
+  credsFile?: string;
+  /** A file holding an nkey seed (`SU…`). */
+  nkeySeedFile?: string;
+  token?: string;
+  user?: string;
+  password?: string;
+  tls?: { caFile?: string; certFile?: string; keyFile?: string };
+  /** First reconnect delay; doubles per failed round up to `reconnectMaxWaitMs`. Default 250 ms. */
+  reconnectWaitMs?: number;
+  /** Default 5 s. */
+  reconnectMaxWaitMs?: number;
+  /** Client pings; a dead server is noticed after about 2 × this. Default 10 s. */
+  pingIntervalMs?: number;
+}
+
+/** A connection event, as logged and handed to listeners. */
+export interface BusEvent {
+  type: "connected" | "disconnected" | "reconnecting" | "reconnected" | "error" | "stale" | "closed" | "update";
+  server?: string;
+  error?: Error;
+}
+
+/** An open NATS connection with readiness state; close with `close()` or `await using`. */
+export class BusConnection implements AsyncDisposable {
+  readonly nc: NatsConnection;
+  #logger: Logger;
+  #connected = true;
+  #listeners = new Set<(event: BusEvent) => void>();
+  #js?: JetStreamClient;
+  #jsm?: Promise<JetStreamManager>;
+  #closed = false;
+
+  private constructor(nc: NatsConnection, logger: Logger) {
+    this.nc = nc;
+    this.#logger = logger;
+  }
+
+  /**
+   * Connects, retrying forever (with backoff) until a server answers or `signal` aborts.
+   * Throws {@linkcode BusError} on a configuration problem (unreadable creds file) or on abort.
+   */
+  static async connect(options: BusConnectOptions, logger: Logger, signal?: AbortSignal): Promise<BusConnection> {
+    const log = logger.child({ component: "bus" });
+    const backoff = new Backoff(options.reconnectWaitMs ?? 250, options.reconnectMaxWaitMs ?? 5000);
+    const opts = await connectionOptions(options, backoff);
+    signal?.throwIfAborted();
+    const pending = connect(opts);
+    let nc: NatsConnection;
+    if (signal) {
+      const aborted = new Promise<never>((_, reject) => {
+        const onAbort = () => reject(new BusError("NATS connect aborted", { cause: signal.reason }));
+        if (signal.aborted) onAbort();
+        else signal.addEventListener("abort", onAbort, { once: true });
+      });
+      try {
+        nc = await Promise.race([pending, aborted]);
+      } catch (error) {
+        pending.then((late) => late.close()).catch(() => {});
+        throw error;
+      }
+    } else {
+      nc = await pending.catch((cause) => {
+        throw new BusError(`Cannot connect to NATS: ${(cause as Error).message}`, { cause });
+      });
+    }
+    const bus = new BusConnection(nc, log);
+    log.info("NATS connected", { server: nc.getServer() });
+    bus.#watch(backoff);
+    return bus;
+  }
+
+  /** Whether the connection is currently up. */
+  get connected(): boolean {
+    return this.#connected && !this.#closed;
+  }
+
+  /** The server in use (`host:port`). */
+  get server(): string {
+    return this.nc.getServer();
+  }
+
+  /** Adds a listener for connection events; returns a function that removes it. */
+  onEvent(listener: (event: BusEvent) => void): () => void {
+    this.#listeners.add(listener);
+    return () => this.#listeners.delete(listener);
+  }
+
+  /** A JetStream client on this connection. */
+  jetstream(): JetStreamClient {
+    this.#js ??= jetstream(this.nc, { timeout: 5000 });
+    return this.#js;
+  }
+
+  /** A JetStream manager on this connection (stream and consumer administration). */
+  jetstreamManager(): Promise<JetStreamManager> {
+    this.#jsm ??= jetstreamManager(this.nc, { timeout: 5000 }).catch((error) => {
+      this.#jsm = undefined;
+      throw error;
+    });
+    return this.#jsm;
+  }
+
+  /** Flushes pending publishes and closes the connection. */
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    try {
+      if (!this.nc.isClosed()) await this.nc.drain().catch(() => this.nc.close());
+    } finally {
+      await this.nc.closed();
+    }
+  }
+
+  async [Symbol.asyncDispose](): Promise<void> {
+    await this.close();
+  }
+
+  #emit(event: BusEvent): void {
+    for (const l of this.#listeners) {
+      try {
+        l(event);
+      } catch (error) {
+        this.#logger.error("NATS event listener failed", { error });
+      }
+    }
+  }
+
+  async #watch(backoff: Backoff): Promise<void> {
+    try {
+      for await (const s of this.nc.status() as AsyncIterable<Status>) {
+        switch (s.type) {
+          case "disconnect":
+            this.#connected = false;
+            this.#logger.warn("NATS disconnected", { server: s.server });
+            this.#emit({ type: "disconnected", server: s.server });
+            break;
+          case "reconnecting":
+            this.#logger.debug("NATS reconnecting");
+            this.#emit({ type: "reconnecting" });
+            break;
+          case "reconnect":
+            this.#connected = true;
+            backoff.reset();
+            this.#logger.info("NATS reconnected", { server: s.server });
+            this.#emit({ type: "reconnected", server: s.server });
+            break;
+          case "error":
+            this.#logger.warn("NATS error", { error: s.error });
+            this.#emit({ type: "error", error: s.error });
+            break;
+          case "staleConnection":
+            this.#logger.warn("NATS connection stale");
+            this.#emit({ type: "stale" });
+            break;
+          case "update":
+            this.#emit({ type: "update" });
+            break;
+          case "close":
+            this.#connected = false;
+            break;
+        }
+      }
+    } finally {
+      this.#connected = false;
+      if (!this.#closed) this.#logger.error("NATS connection closed");
+      this.#emit({ type: "closed" });
+    }
+  }
+}
+
+/** Exponential reconnect delay with jitter, reset on success. */
+class Backoff {
+  #n = 0;
+  constructor(readonly baseMs: number, readonly maxMs: number) {}
+  next(): number {
+    const d = Math.min(this.maxMs, this.baseMs * 2 ** Math.min(this.#n++, 16));
+    return d / 2 + Math.random() * (d / 2);
+  }
+  reset(): void {
+    this.#n = 0;
+  }
+}
+
+async function readSecretFile(path: string, what: string): Promise<Uint8Array> {
+  try {
+    return await Deno.readFile(path);
+  } catch (cause) {
+    // The path is not secret; the content is, and never appears.
+    throw new BusError(`Cannot read NATS ${what} file ${path}: ${(cause as Error).name}`, { cause });
+  }
+}
+
+async function connectionOptions(o: BusConnectOptions, backoff: Backoff): Promise<NodeConnectionOptions> {
+  if (o.servers.length === 0) throw new BusError("No NATS server configured");
+  const opts: NodeConnectionOptions = {
+    servers: o.servers,
+    name: o.name,
+    reconnect: true,
+    maxReconnectAttempts: -1,
+    waitOnFirstConnect: true,
+    reconnectDelayHandler: () => backoff.next(),
+    pingInterval: o.pingIntervalMs ?? 10_000,
+    maxPingOut: 2,
+    // Deno's node net resolves names itself; the client's own resolver would need broader --allow-net.
+    resolve: false,
+    ignoreAuthErrorAbort: true,
+  };
+  const authenticators = [];
+  if (o.credsFile) authenticators.push(credsAuthenticator(await readSecretFile(o.credsFile, "creds")));
+  if (o.nkeySeedFile) {
+    const seed = new TextDecoder().decode(await readSecretFile(o.nkeySeedFile, "nkey seed")).trim();
+    authenticators.push(nkeyAuthenticator(new TextEncoder().encode(seed)));
+  }
+  if (authenticators.length > 0) opts.authenticator = authenticators;
+  if (o.token) opts.token = o.token;
+  if (o.user) {
+    opts.user = o.user;
+    opts.pass = o.password ?? "";
+  }
+  const tlsUrl = o.servers.some((s) => s.startsWith("tls://"));
+  if (o.tls?.caFile || o.tls?.certFile || o.tls?.keyFile || tlsUrl) {
+    opts.tls = {};
+    if (o.tls?.caFile) opts.tls.caFile = o.tls.caFile;
+    if (o.tls?.certFile) opts.tls.certFile = o.tls.certFile;
+    if (o.tls?.keyFile) opts.tls.keyFile = o.tls.keyFile;
+  }
+  return opts;
+}

@@ -1,0 +1,24 @@
+/** NATS subjects of the wire contract (DESIGN.md §1.3, §1.5) and this agent's presence and cancel subjects. */
+import { getAddress } from "ethers";
+
+/** Dispatch subjects an agent listens on: the EIP-55 form first, then the all-lowercase form (deduplicated). */
+export function dispatchSubjects(address: string): string[] {
+  const checksummed = getAddress(address);
+  return [...new Set([`jobs.dispatch.${checksummed}`, `jobs.dispatch.${checksummed.toLowerCase()}`])];
+}
+
+/** Cancel subjects (`jobs.cancel.<address>`), both forms. */
+export function cancelSubjects(address: string): string[] {
+  const checksummed = getAddress(address);
+  return [...new Set([`jobs.cancel.${checksummed}`, `jobs.cancel.${checksummed.toLowerCase()}`])];
+}
+
+/** The presence subject `agent.heartbeat.<EIP-55 address>`. */
+export function presenceSubject(address: string): string {
+  return `agent.heartbeat.${getAddress(address)}`;
+}
+
+/** A JetStream durable consumer name for an agent (`agent_<lowercase hex>`: names cannot contain dots). */
+export function durableName(address: string): string {
+  return `agent_${getAddress(address).slice(2).toLowerCase()}`;
+}

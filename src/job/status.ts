@@ -1,0 +1,81 @@
+/** The status message of DESIGN.md §1.5: the five seed fields always, plus reason, message, exit code, attempt, timings. */
+import type { FailureReason, JobState, WireStatus } from "./types.ts";
+
+/** Timings attached to a status (ISO strings and milliseconds). */
+export interface StatusTimings {
+  received_at?: string;
+  started_at?: string;
+  finished_at?: string;
+  queued_ms?: number;
+  run_ms?: number;
+}
+
+/** A status message as published. */
+export interface StatusMessage {
+  agent_address: string;
+  job_id: string;
+  status: WireStatus;
+  output_cid: string;
+  timestamp: string;
+  attempt: number;
+  stage?: JobState;
+  reason?: FailureReason;
+  message?: string;
+  exit_code?: number;
+  timings?: StatusTimings;
+  [extra: string]: unknown;
+}
+
+/** Input of {@linkcode buildStatus}. */
+export interface StatusInput {
+  agentAddress: string;
+  jobId: string;
+  status: WireStatus;
+  attempt: number;
+  outputCid?: string;
+  stage?: JobState;
+  reason?: FailureReason;
+  message?: string;
+  exitCode?: number;
+  timings?: StatusTimings;
+  extra?: Record<string, unknown>;
+  now?: Date;
+}
+
+const SEED_AND_OWN = new Set([
+  "agent_address",
+  "job_id",
+  "status",
+  "output_cid",
+  "timestamp",
+  "attempt",
+  "stage",
+  "reason",
+  "message",
+  "exit_code",
+  "timings",
+]);
+
+/** Builds a status message; executor `extra` fields are added but never replace the contract's fields. */
+export function buildStatus(input: StatusInput): StatusMessage {
+  const msg: StatusMessage = {
+    agent_address: input.agentAddress,
+    job_id: input.jobId,
+    status: input.status,
+    output_cid: input.outputCid ?? "",
+    timestamp: (input.now ?? new Date()).toISOString(),
+    attempt: input.attempt,
+  };
+  if (input.stage !== undefined) msg.stage = input.stage;
+  if (input.reason !== undefined) msg.reason = input.reason;
+  if (input.message !== undefined) msg.message = input.message.slice(0, 2000);
+  if (input.exitCode !== undefined) msg.exit_code = input.exitCode;
+  if (input.timings !== undefined) msg.timings = input.timings;
+  for (const [k, v] of Object.entries(input.extra ?? {})) if (!SEED_AND_OWN.has(k)) msg[k] = v;
+  return msg;
+}
+
+/** The JetStream dedupe id of a status: `<job_id>:<attempt>:<status>`. */
+export function statusMsgId(jobId: string, attempt: number, status: WireStatus): string {
+  return `${jobId}:${attempt}:${status}`;
+}

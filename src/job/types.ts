@@ -1,0 +1,109 @@
+/** The job model shared by intake, journal, scheduler and the executor the agent implements. */
+
+/** Journal states of a job, in pipeline order; `completed` and `failed` are terminal. */
+export const JOB_STATES = [
+  "received",
+  "validated",
+  "fetching_input",
+  "pulling_image",
+  "running",
+  "uploading",
+  "completed",
+  "failed",
+] as const;
+/** One of {@linkcode JOB_STATES}. */
+export type JobState = typeof JOB_STATES[number];
+
+/** The stages an executor reports through `progress()`. */
+export type JobStage = "fetching_input" | "pulling_image" | "running" | "uploading";
+
+/** Whether a state is terminal. */
+export function isTerminal(state: JobState): state is "completed" | "failed" {
+  return state === "completed" || state === "failed";
+}
+
+/** Machine-readable failure reasons (DESIGN.md §1.5), plus `internal_error` for an executor that threw. */
+export const FAILURE_REASONS = [
+  "invalid_job",
+  "rejected",
+  "image_pull_failed",
+  "input_fetch_failed",
+  "input_integrity_failed",
+  "gpu_unavailable",
+  "timeout",
+  "oom",
+  "nonzero_exit",
+  "output_too_large",
+  "upload_failed",
+  "cancelled",
+  "agent_shutdown",
+  "agent_restart",
+  "internal_error",
+] as const;
+/** One of {@linkcode FAILURE_REASONS}. */
+export type FailureReason = typeof FAILURE_REASONS[number];
+
+/** The status vocabulary on the wire: the seed's three values. */
+export type WireStatus = "processing" | "completed" | "failed";
+
+/** Optional resource requests of a job. */
+export interface JobResources {
+  memoryMb?: number;
+  cpus?: number;
+}
+
+/** A validated job, field names normalized (snake_case and camelCase messages give the same value). */
+export interface Job {
+  jobId: string;
+  imageName: string;
+  inputFileCid?: string;
+  /** Absolute path inside the container; `/output` when the message had none. */
+  outputPath: string;
+  command?: string[];
+  env?: Record<string, string>;
+  /** GPUs requested; undefined means the default (one, when the host has any). */
+  gpus?: number;
+  timeoutSeconds?: number;
+  resources?: JobResources;
+  /** The signature as sent, when present. */
+  signature?: string;
+  /** The verified signer address (EIP-55), when `JOB_SIGNERS` is enforced. */
+  signer?: string;
+}
+
+/** What an executor hands back when a job ends. */
+export type JobOutcome =
+  | { status: "completed"; outputCid: string; exitCode: number; extra?: Record<string, unknown> }
+  | { status: "failed"; reason: FailureReason; message: string; exitCode?: number; extra?: Record<string, unknown> };
+
+/** What an executor gets for one attempt of one job. */
+export interface ExecutionContext {
+  /** 1 for the first attempt; higher after a restart re-ran the job. */
+  attempt: number;
+  /** GPU UUIDs (or CPU-mode pseudo ids) reserved for this job. */
+  gpuUuids: string[];
+  /** Aborted on cancel or shutdown; `signal.reason` is a {@linkcode JobAbort}. */
+  signal: AbortSignal;
+  /** Records the stage in the journal; call it (and await it) before the stage's side effect. */
+  progress(stage: JobStage): Promise<void>;
+  /**
+   * Set when an earlier process left this attempt unfinished: the journal state it had reached. The executor then
+   * finishes that attempt (re-attach to its container, or collect its output) instead of starting it again.
+   */
+  resumeFrom?: JobState;
+}
+
+/** Runs one job (Docker + IPFS in the agent; small fakes in tests). */
+export interface JobExecutor {
+  execute(job: Job, ctx: ExecutionContext): Promise<JobOutcome>;
+}
+
+/** Why a running job's signal was aborted. */
+export class JobAbort extends Error {
+  readonly reason: "cancelled" | "agent_shutdown";
+  constructor(reason: "cancelled" | "agent_shutdown", message: string) {
+    super(message);
+    this.name = "JobAbort";
+    this.reason = reason;
+  }
+}

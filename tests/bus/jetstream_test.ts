@@ -1,0 +1,161 @@
+import assert from "node:assert/strict";
+import { BusConnection, durableName, ensureConsumer, ensureJobStream } from "../../src/bus/mod.ts";
+import type { StatusMessage } from "../../src/job/mod.ts";
+import { NatsServer, natsServerMissing } from "../support/nats_server.ts";
+import { serviceAvailable } from "../support/service.ts";
+import {
+  AGENT,
+  body,
+  DISPATCH,
+  FakeExecutor,
+  quietLogger,
+  sleep,
+  StatusWatcher,
+  TEST_JS,
+  TestAgent,
+} from "./helpers.ts";
+
+const HAVE_NATS = serviceAvailable("nats-server", natsServerMissing());
+const JS = { intake: "jetstream" as const, jetstream: TEST_JS };
+
+/** Every status stored in the status stream. */
+async function storedStatuses(conn: BusConnection): Promise<StatusMessage[]> {
+  const jsm = await conn.jetstreamManager();
+  const info = await jsm.streams.info(TEST_JS.statusStream);
+  const out: StatusMessage[] = [];
+  for (let seq = info.state.first_seq; seq <= info.state.last_seq && info.state.messages > 0; seq++) {
+    const m = await jsm.streams.getMessage(TEST_JS.statusStream, { seq });
+    if (m) out.push(m.json<StatusMessage>());
+  }
+  return out;
+}
+
+async function publishJob(conn: BusConnection, job: unknown): Promise<void> {
+  await conn.jetstream().publish(DISPATCH, body(job), { timeout: 5000 });
+}
+
+async function consumerState(conn: BusConnection) {
+  const jsm = await conn.jetstreamManager();
+  const c = await jsm.consumers.info(TEST_JS.jobStream, durableName(AGENT.address));
+  return { pending: c.num_pending, ackPending: c.num_ack_pending };
+}
+
+async function waitUntil(pred: () => boolean | Promise<boolean>, timeoutMs: number, what: string): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await pred())) {
+    if (Date.now() > deadline) throw new Error(`Timed out waiting for ${what}`);
+    await sleep(100);
+  }
+}
+
+Deno.test({
+  name: "JetStream: a job published while the agent is offline runs after it starts",
+  ignore: !HAVE_NATS,
+  async fn() {
+    await using nats = await NatsServer.start();
+    await using admin = await BusConnection.connect({ servers: [nats.url] }, quietLogger());
+    // A first run creates the streams and the durable consumer, then the agent goes away.
+    const dataDir = await Deno.makeTempDir({ prefix: "lamda-bus-" });
+    try {
+      await (await TestAgent.start({ servers: [nats.url], executor: new FakeExecutor(), service: JS, dataDir }))
+        [Symbol.asyncDispose]();
+      await publishJob(admin, { job_id: "offline-1", image_name: "busybox" });
+      assert.equal((await consumerState(admin)).pending, 1, "the job waits in the stream");
+      await using watch = await StatusWatcher.start([nats.url]);
+      const executor = new FakeExecutor();
+      await using _agent = await TestAgent.start({ servers: [nats.url], executor, service: JS, dataDir });
+      const done = await watch.waitFor((s) => s.job_id === "offline-1" && s.status === "completed");
+      assert.equal(done.agent_address, AGENT.address);
+      assert.deepEqual(executor.calls.map((j) => j.jobId), ["offline-1"]);
+      await waitUntil(async () => (await consumerState(admin)).ackPending === 0, 5000, "the ack");
+      assert.deepEqual(await consumerState(admin), { pending: 0, ackPending: 0 });
+    } finally {
+      await Deno.remove(dataDir, { recursive: true }).catch(() => {});
+    }
+  },
+});
+
+Deno.test({
+  name: "JetStream: nats-server down mid-job → no agent restart, the status from the outage arrives once",
+  ignore: !HAVE_NATS,
+  async fn() {
+    await using nats = await NatsServer.start();
+    const executor = new FakeExecutor(2000);
+    await using agent = await TestAgent.start({ servers: [nats.url], executor, service: JS });
+    {
+      await using admin = await BusConnection.connect({ servers: [nats.url] }, quietLogger());
+      await publishJob(admin, { job_id: "outage-1", image_name: "busybox" });
+      await waitUntil(() => agent.service.running === 1, 10_000, "the job to start");
+    }
+    // The job finishes while the server is down (outage 4 s; the mechanism is the same for 30 s).
+    await nats.stop();
+    await sleep(4000);
+    assert.equal(agent.journal.get("outage-1")?.state, "completed", "finished during the outage");
+    assert.ok(agent.service.unsentStatuses >= 1, "its status waits in the outbox");
+    await nats.start();
+    await using admin = await BusConnection.connect({ servers: [nats.url] }, quietLogger());
+    await waitUntil(() => agent.service.unsentStatuses === 0, 15_000, "the outbox to drain");
+    const stored = (await storedStatuses(admin)).filter((s) => s.job_id === "outage-1");
+    assert.deepEqual(stored.map((s) => s.status), ["processing", "completed"], "each status exactly once");
+    assert.equal(stored[1].output_cid.length > 0, true);
+    await waitUntil(async () => (await consumerState(admin)).ackPending === 0, 10_000, "the job message ack");
+    assert.deepEqual(await consumerState(admin), { pending: 0, ackPending: 0 });
+    assert.equal(executor.calls.length, 1);
+    assert.ok(agent.conn.connected, "the same agent connection recovered");
+  },
+});
+
+Deno.test({
+  name:
+    "JetStream: the same job three times plus a forced redelivery runs once; a late duplicate gets the final status",
+  ignore: !HAVE_NATS,
+  async fn() {
+    await using nats = await NatsServer.start();
+    await using admin = await BusConnection.connect({ servers: [nats.url] }, quietLogger());
+    const jsm = await admin.jetstreamManager();
+    const settings = {
+      ...TEST_JS,
+      durable: durableName(AGENT.address),
+      filterSubject: DISPATCH,
+      maxAckPending: 64,
+    };
+    await ensureJobStream(jsm, settings);
+    await ensureConsumer(jsm, settings);
+    const job = { job_id: "dup-1", image_name: "busybox" };
+    for (let i = 0; i < 3; i++) await publishJob(admin, job);
+    // Forced redelivery: another client takes one delivery from the agent's consumer and gives it back.
+    const consumer = await admin.jetstream().consumers.get(TEST_JS.jobStream, settings.durable);
+    const first = await consumer.next({ expires: 2000 });
+    assert.ok(first);
+    first.nak();
+    await using watch = await StatusWatcher.start([nats.url]);
+    const executor = new FakeExecutor(500);
+    // Three slots: all copies arrive in one pull, while the first one runs.
+    await using agent = await TestAgent.start({
+      servers: [nats.url],
+      executor,
+      service: JS,
+      gpuUuids: ["cpu-0", "cpu-1", "cpu-2"],
+    });
+    await watch.waitFor((s) => s.job_id === "dup-1" && s.status === "completed");
+    await waitUntil(async () => (await consumerState(admin)).ackPending === 0, 10_000, "all three acked");
+    assert.equal(executor.calls.length, 1, "one execution");
+    assert.equal(agent.journal.get("dup-1")?.deliveries, 3);
+
+    // Copies pulled after the run already got the final status again; the late one must too.
+    const completedSoFar = () => watch.of("dup-1").filter((s) => s.status === "completed").length;
+    const before = completedSoFar();
+    await publishJob(admin, job);
+    await waitUntil(
+      () => completedSoFar() === before + 1,
+      10_000,
+      "the final status again",
+    );
+    const again = watch.of("dup-1").filter((s) => s.status === "completed");
+    assert.deepEqual(again.at(-1), again[0], "the same final status, re-published");
+    assert.equal(executor.calls.length, 1, "still one execution");
+    await waitUntil(() => agent.service.unsentStatuses === 0, 5000, "the outbox");
+    const stored = (await storedStatuses(admin)).filter((s) => s.job_id === "dup-1" && s.status === "completed");
+    assert.equal(stored.length, 1, "the status stream deduplicates the re-published final status");
+  },
+});
