@@ -3,6 +3,7 @@ import { runCommand } from "../agent/run_command.ts";
 import { verifyReceiptCommand } from "../agent/receipt_command.ts";
 import { createRegisterCommand, statusCommand } from "../chain/mod.ts";
 import { detectGpus, gpuCommand, gpuOptionsFromConfig, registrationSpec } from "../gpu/mod.ts";
+import { permissionsCommand } from "../permissions/mod.ts";
 import { configCommand, versionCommand } from "./basic_commands.ts";
 import type { Command } from "./command.ts";
 
@@ -26,6 +27,7 @@ export const COMMANDS: Command[] = [
   registerCommand,
   { ...statusCommand, usesKey: true },
   verifyReceiptCommand,
+  permissionsCommand,
   versionCommand,
   configCommand,
 ];

@@ -1,0 +1,127 @@
+/** Derives the exact permission set one configuration needs: paths, hosts and sockets taken from the config itself. */
+import { varList } from "../config/mod.ts";
+import { resolvePath } from "./audit.ts";
+import { PermissionsError } from "./errors.ts";
+import { IGNORED_ENV, type PermissionSet, permissionSetToFlags, unique } from "./permission_set.ts";
+
+/** The HTTP endpoint address assumed when the config has none (the agent's documented default). */
+export const DEFAULT_HTTP_ADDR = "127.0.0.1:9464";
+
+/** Options of {@linkcode permissionFlags}. */
+export interface PermissionFlagsOptions {
+  /** The `.env` path the agent reads at start-up (`--env-file`, else `.env`): readable even when it does not exist. */
+  envFile: string;
+  /** Directory relative paths are resolved against; default: keep relative paths relative. */
+  cwd?: string;
+}
+
+/** A derived permission set and the `deno run` flags granting exactly it. */
+export interface PermissionFlags extends PermissionSet {
+  flags: string[];
+}
+
+/** Config keys holding files the agent reads (credentials, keys, certificates); absent keys are skipped. */
+export const READ_FILE_KEYS: readonly string[] = [
+  "keystore",
+  "keystorePasswordFile",
+  "natsCreds",
+  "natsNkeySeedFile",
+  "natsTlsCa",
+  "natsTlsCert",
+  "natsTlsKey",
+];
+
+/**
+ * The permission set a config needs, as data and as flags. Pure: reads nothing but its arguments.
+ * Config keys are read defensively (a key another component has not added yet falls back to its default).
+ */
+export function permissionFlags(config: object, options: PermissionFlagsOptions): PermissionFlags {
+  const c = config as Record<string, unknown>;
+  const abs = (p: string) => absolute(p, options.cwd);
+  const read: string[] = [];
+  const write: string[] = [];
+  const net: string[] = [];
+
+  const dataDir = abs(str(c.dataDir) ?? "./data");
+  read.push(dataDir, abs(options.envFile));
+  write.push(dataDir);
+  for (const key of READ_FILE_KEYS) {
+    const file = str(c[key]);
+    if (file) read.push(abs(file));
+  }
+
+  const docker = str(c.dockerHost) ?? "unix:///var/run/docker.sock";
+  if (docker.startsWith("unix://")) {
+    // Deno 2.9: a unix socket needs read+write on its path, net on `unix:<path>`, and localhost:80 for the HTTP request
+    // line; the path string must be the one the code connects to, so it is not resolved.
+    const socket = docker.slice("unix://".length);
+    read.push(socket);
+    write.push(socket);
+    net.push(`unix:${socket}`, "localhost:80");
+  } else {
+    net.push(hostPort(docker.replace(/^tcp:/, "http:"), { http: 2375 }));
+  }
+
+  for (const u of strs(c.natsServers, ["nats://127.0.0.1:4222"])) {
+    net.push(hostPort(u, { nats: 4222, tls: 4222, ws: 80, wss: 443 }));
+  }
+  for (const u of strs(c.rpcUrls, ["https://opbnb-testnet-rpc.bnbchain.org"])) net.push(hostPort(u));
+  const pinataGateway = str(c.pinataGateway);
+  if (pinataGateway) net.push(hostPort(pinataGateway));
+  for (const u of strs(c.ipfsGateways, ["https://gateway.pinata.cloud"])) net.push(hostPort(u));
+  net.push(hostPort(str(c.pinataApiUrl) ?? "https://api.pinata.cloud"));
+  const httpAddr = "httpAddr" in c ? str(c.httpAddr) : DEFAULT_HTTP_ADDR;
+  if (httpAddr) net.push(listenAddr(httpAddr));
+
+  const smi = str(c.nvidiaSmiPath) ?? "nvidia-smi";
+  const set: PermissionSet = {
+    read: unique(read),
+    write: unique(write),
+    net: unique(net),
+    env: varList().map(([, spec]) => spec.env),
+    ignoreEnv: [...IGNORED_ENV],
+    run: [smi.includes("/") ? abs(smi) : smi],
+    sys: [],
+  };
+  return { ...set, flags: permissionSetToFlags(set) };
+}
+
+/** `host:port` of a URL, the port defaulted from the scheme (`https` 443, `http` 80, or `ports`). */
+export function hostPort(url: string, ports: Record<string, number> = {}): string {
+  let u: URL;
+  try {
+    u = new URL(url);
+  } catch (error) {
+    throw new PermissionsError(`Cannot derive a network permission from ${JSON.stringify(url)}: not a URL`, {
+      cause: error,
+    });
+  }
+  const scheme = u.protocol.replace(/:$/, "");
+  const port = u.port || String(ports[scheme] ?? { https: 443, http: 80 }[scheme] ?? "");
+  if (!u.hostname || !port) {
+    throw new PermissionsError(`Cannot derive a network permission from ${JSON.stringify(url)}: no host or port`);
+  }
+  return `${u.hostname}:${port}`;
+}
+
+/** The listen permission for a `host:port` HTTP address (an empty host means all interfaces). */
+export function listenAddr(addr: string): string {
+  const m = /^(?:\[([^\]]+)\]|([^:]*)):(\d{1,5})$/.exec(addr.trim());
+  if (!m) throw new PermissionsError(`Cannot derive a listen permission from HTTP_ADDR ${JSON.stringify(addr)}`);
+  const host = m[1] !== undefined ? `[${m[1]}]` : (m[2] || "0.0.0.0");
+  return `${host}:${m[3]}`;
+}
+
+function absolute(path: string, cwd: string | undefined): string {
+  return cwd === undefined ? path : resolvePath(path, cwd);
+}
+
+function str(v: unknown): string | undefined {
+  return typeof v === "string" && v.trim() !== "" ? v.trim() : undefined;
+}
+
+function strs(v: unknown, fallback: string[]): string[] {
+  if (Array.isArray(v)) return v.filter((x): x is string => typeof x === "string");
+  const s = str(v);
+  return s ? s.split(",").map((x) => x.trim()).filter(Boolean) : fallback;
+}

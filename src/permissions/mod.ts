@@ -1,0 +1,22 @@
+/** Least privilege: the agent's Deno permission set, the flags a configuration needs, and permission audits. */
+export { permissionsCommand } from "./command.ts";
+export {
+  DEFAULT_HTTP_ADDR,
+  hostPort,
+  listenAddr,
+  type PermissionFlags,
+  permissionFlags,
+  type PermissionFlagsOptions,
+  READ_FILE_KEYS,
+} from "./derive.ts";
+export {
+  AGENT_PERMISSION_SET,
+  IGNORED_ENV,
+  INSTALL_CONFIG_DIR,
+  parsePermissionSet,
+  type PermissionSet,
+  permissionSetToFlags,
+  shellLine,
+} from "./permission_set.ts";
+export { type AuditEntry, type AuditOptions, auditViolations, parseAuditLog, resolvePath } from "./audit.ts";
+export { PermissionsError } from "./errors.ts";

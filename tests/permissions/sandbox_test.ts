@@ -1,0 +1,163 @@
+/**
+ * The agent under exactly its permission set (no -A): what it needs is granted, nothing else is. The end-to-end job
+ * proof is added on top once `run` is wired; these runs cover start-up, config, GPU detection and the Docker socket.
+ */
+import assert from "node:assert/strict";
+import { fileURLToPath } from "node:url";
+import { VERSION } from "../../src/version.ts";
+import {
+  AGENT_PERMISSION_SET,
+  auditViolations,
+  parseAuditLog,
+  permissionFlags,
+  permissionSetToFlags,
+} from "../../src/permissions/mod.ts";
+import { DOCKER_HOST, dockerMissing } from "../support/docker.ts";
+import { freePort } from "../support/ports.ts";
+import { serviceAvailable } from "../support/service.ts";
+
+const ROOT = fileURLToPath(new URL("../../", import.meta.url)).replace(/\/$/, "");
+const MAIN = `${ROOT}/src/main.ts`;
+const SET_FLAGS = permissionSetToFlags(AGENT_PERMISSION_SET);
+
+interface Run {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+/** Runs `deno run <flags> <script> <args>` in `cwd` with a minimal environment (no inherited agent variables). */
+async function denoRun(flags: string[], script: string, args: string[], cwd: string, env: Record<string, string> = {}) {
+  const out = await new Deno.Command(Deno.execPath(), {
+    args: ["run", "--config", `${ROOT}/deno.json`, ...flags, script, ...args],
+    cwd,
+    clearEnv: true,
+    env: { PATH: Deno.env.get("PATH") ?? "/usr/bin:/bin", DENO_DIR: denoDir(), NO_COLOR: "1", ...env },
+    stdin: "null",
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  const d = new TextDecoder();
+  return { code: out.code, stdout: d.decode(out.stdout), stderr: d.decode(out.stderr) } satisfies Run;
+}
+
+/** The module cache this test process uses, so children need no download. */
+function denoDir(): string {
+  const info = new Deno.Command(Deno.execPath(), { args: ["info", "--json"], stdout: "piped", stderr: "null" })
+    .outputSync();
+  return JSON.parse(new TextDecoder().decode(info.stdout)).denoDir;
+}
+
+async function withTempDir(fn: (dir: string) => Promise<void>): Promise<void> {
+  const dir = await Deno.makeTempDir({ prefix: "lamda-permissions-" });
+  try {
+    await fn(dir);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+}
+
+Deno.test("deno accepts the deno.json permission set with -P and the agent starts under it", async () => {
+  const r = await denoRun(["-P", "--no-prompt"], MAIN, ["version"], ROOT);
+  assert.equal(r.code, 0, r.stderr);
+  assert.match(r.stdout, new RegExp(`lamda-node-agent ${VERSION.replaceAll(".", "\\.")} `));
+});
+
+Deno.test("loading and printing config under the set touches nothing outside it (permission audit)", async () => {
+  await withTempDir(async (dir) => {
+    const secret = "eyJhbGciOiJIUzI1NiJ9.sandbox-secret";
+    await Deno.writeTextFile(`${dir}/.env`, `PINATA_JWT=${secret}\nLOG_LEVEL=debug\n`, { mode: 0o600 });
+    const audit = `${dir}/audit.jsonl`;
+    const r = await denoRun(SET_FLAGS, MAIN, ["config"], dir, {
+      DENO_AUDIT_PERMISSIONS: audit,
+      IPFS_GATEWAYS: "https://gateway.pinata.cloud",
+    });
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stdout, /LOG_LEVEL\s+debug/);
+    assert.ok(!r.stdout.includes(secret) && !r.stderr.includes(secret), "the JWT must stay redacted");
+    const entries = parseAuditLog(await Deno.readTextFile(audit));
+    assert.ok(entries.some((e) => e.permission === "read" && e.value === ".env"), "the audit log recorded the run");
+    assert.deepEqual(auditViolations(entries, AGENT_PERMISSION_SET, { cwd: dir }), []);
+  });
+});
+
+Deno.test("the agent cannot read a file outside the set: --env-file /etc/shadow fails with a permission error", async () => {
+  await withTempDir(async (dir) => {
+    const r = await denoRun(SET_FLAGS, MAIN, ["--env-file", "/etc/shadow", "config"], dir);
+    assert.equal(r.code, 78, r.stderr);
+    assert.match(r.stderr, /Requires read access to "\/etc\/shadow"/);
+  });
+});
+
+Deno.test("the agent cannot run a binary other than nvidia-smi", async () => {
+  await withTempDir(async (dir) => {
+    const r = await denoRun(SET_FLAGS, MAIN, ["--nvidia-smi-path", "/bin/sh", "gpu"], dir);
+    assert.notEqual(r.code, 0);
+    assert.match(r.stdout + r.stderr, /permission denied — run the agent with --allow-run=\/bin\/sh/);
+  });
+});
+
+Deno.test("under the set, reads, writes, runs, connections and env outside it fail with NotCapable", async () => {
+  await withTempDir(async (dir) => {
+    const blocked = freePort();
+    const probe = `${dir}/probe.ts`;
+    await Deno.writeTextFile(
+      probe,
+      `const results: Record<string, string> = {};
+async function attempt(name: string, fn: () => unknown) {
+  try { await fn(); results[name] = "ok"; } catch (e) { results[name] = (e as Error).name; }
+}
+await attempt("read ~/.ssh", () => Deno.readDir("/root/.ssh")[Symbol.asyncIterator]().next());
+await attempt("read /etc/shadow", () => Deno.readTextFile("/etc/shadow"));
+await attempt("read /etc/passwd", () => Deno.readTextFile("/etc/passwd"));
+await attempt("run /bin/sh", () => new Deno.Command("/bin/sh", { args: ["-c", "true"] }).output());
+await attempt("run ls", () => new Deno.Command("ls").output());
+await attempt("connect unlisted", () => Deno.connect({ hostname: "127.0.0.1", port: ${blocked} }));
+await attempt("fetch unlisted", () => fetch("https://example.com/"));
+await attempt("listen unlisted", () => Deno.listen({ hostname: "0.0.0.0", port: ${blocked} }).close());
+await attempt("write outside data", () => Deno.writeTextFile("outside.txt", "x"));
+await attempt("write /tmp", () => Deno.writeTextFile("/tmp/lamda-permissions-escape", "x"));
+await attempt("env HOME", () => Deno.env.get("HOME"));
+await attempt("env toObject hides the rest", () => { if ("PATH" in Deno.env.toObject()) throw new Error("PATH visible"); });
+await attempt("sys hostname", () => Deno.hostname());
+await attempt("write inside data", async () => { await Deno.mkdir("data", { recursive: true }); await Deno.writeTextFile("data/ok.txt", "x"); });
+await attempt("ignored env", () => { if (Deno.env.get("WS_NO_BUFFER_UTIL") !== undefined) throw new Error("not ignored"); });
+console.log(JSON.stringify(results));
+`,
+    );
+    const r = await denoRun(SET_FLAGS, probe, [], dir, { WS_NO_BUFFER_UTIL: "1" });
+    assert.equal(r.code, 0, r.stderr);
+    const results = JSON.parse(r.stdout.trim().split("\n").at(-1)!);
+    const denied = Object.keys(results).filter((k) =>
+      !["write inside data", "ignored env", "env toObject hides the rest"].includes(k)
+    );
+    for (const name of denied) assert.equal(results[name], "NotCapable", `${name}: ${results[name]}`);
+    assert.equal(results["write inside data"], "ok");
+    assert.equal(results["ignored env"], "ok");
+    assert.equal(results["env toObject hides the rest"], "ok");
+    assert.equal(await Deno.readTextFile(`${dir}/data/ok.txt`), "x");
+    await assert.rejects(Deno.stat(`${dir}/outside.txt`), Deno.errors.NotFound);
+  });
+});
+
+Deno.test("the Docker socket named in DOCKER_HOST is reachable under the flags derived for it", async () => {
+  if (!serviceAvailable("dockerd", await dockerMissing())) return;
+  await withTempDir(async (dir) => {
+    const derived = permissionFlags({ dockerHost: DOCKER_HOST }, { envFile: ".env", cwd: dir });
+    const probe = `${dir}/docker_probe.ts`;
+    await Deno.writeTextFile(
+      probe,
+      `import { DockerClient } from "${ROOT}/src/docker/client.ts";
+const docker = new DockerClient(${JSON.stringify(DOCKER_HOST)});
+try { console.log(await (await docker.request("GET", "/_ping")).text()); } finally { docker.close(); }
+`,
+    );
+    const audit = `${dir}/audit.jsonl`;
+    const r = await denoRun(derived.flags, probe, [], dir, { DENO_AUDIT_PERMISSIONS: audit });
+    assert.equal(r.code, 0, r.stderr);
+    assert.equal(r.stdout.trim(), "OK");
+    const entries = parseAuditLog(await Deno.readTextFile(audit));
+    assert.ok(entries.some((e) => e.permission === "net" && e.value?.startsWith("unix:")));
+    assert.deepEqual(auditViolations(entries, derived, { cwd: dir }), []);
+  });
+});
