@@ -1,0 +1,257 @@
+/** The Docker engine as the agent uses it: connect (version, /info checks), images, job containers, recovery. */
+import type { Config } from "../config/mod.ts";
+import type { Logger } from "../log/mod.ts";
+import { DockerClient, DockerError } from "./client.ts";
+import { buildContainer, type JobContainerSpec } from "./container_spec.ts";
+import { ContainerExistsError, DockerSetupError, NVIDIA_FIX } from "./errors.ts";
+import { ensureImage, type ImageInfo, type ImagePolicy, type RegistryAuth } from "./images.ts";
+import { DEFAULT_JOB_LIMITS, type JobLimits, jobLimitsFromConfig } from "./limits.ts";
+import type { LogStream } from "./log_demux.ts";
+import { classifyError, type ContainerOutcome } from "./outcome.ts";
+import type { ProgressMode } from "./pull_progress.ts";
+import { type JobContainer, listJobContainers, removeOrphans, resumeJob } from "./recovery.ts";
+import { abortKind, superviseContainer } from "./supervise.ts";
+
+/** Oldest Engine API this agent speaks (DeviceRequests need 1.40). */
+export const MIN_API_VERSION = "1.40";
+/** Newest Engine API this agent was written against; newer daemons are pinned to it. */
+export const MAX_API_VERSION = "1.45";
+
+/** Options of {@linkcode DockerEngine.connect}. */
+export interface EngineOptions {
+  host: string;
+  /** The agent's address: the `lamda.agent` label of its containers. */
+  agentAddress: string;
+  logger: Logger;
+  limits?: JobLimits;
+  policy?: ImagePolicy;
+  auth?: RegistryAuth;
+  pullTimeoutMs?: number;
+  pullInactivityTimeoutMs?: number;
+  progress?: ProgressMode;
+  signal?: AbortSignal;
+}
+
+/** What the daemon can do, read once at start-up. */
+export interface EngineCapabilities {
+  apiVersion: string;
+  serverVersion: string;
+  runtimes: string[];
+  defaultRuntime: string;
+  /** Whether GPU jobs can work; `message` names the problem and the fix when they cannot. */
+  gpu: { available: boolean; message?: string };
+  /** CPUs of the host; a CPU limit above it is lowered to it (Docker refuses more). */
+  cpus: number;
+}
+
+/** Options of {@linkcode DockerEngine.run}. */
+export interface RunOptions {
+  signal?: AbortSignal;
+  /** Every output line, in order per stream. */
+  onLine?: (stream: LogStream, line: string) => void;
+}
+
+function compareVersions(a: string, b: string): number {
+  const [a1, a2] = a.split(".").map(Number), [b1, b2] = b.split(".").map(Number);
+  return a1 - b1 || a2 - b2;
+}
+
+/** Builds engine options from the agent's config. */
+export function engineOptionsFromConfig(config: Config, agentAddress: string, logger: Logger): EngineOptions {
+  const auth = config.registryAuthServer && config.registryAuthUsername && config.registryAuthPassword
+    ? {
+      server: config.registryAuthServer,
+      username: config.registryAuthUsername,
+      password: config.registryAuthPassword,
+    }
+    : undefined;
+  return {
+    host: config.dockerHost,
+    agentAddress,
+    logger,
+    limits: jobLimitsFromConfig(config),
+    policy: { allowlist: config.imageAllowlist, requireDigest: config.imageRequireDigest },
+    auth,
+    pullTimeoutMs: config.pullTimeout,
+    pullInactivityTimeoutMs: config.pullInactivityTimeout,
+  };
+}
+
+/** One Docker daemon, negotiated and checked; runs this agent's job containers. */
+export class DockerEngine {
+  readonly client: DockerClient;
+  readonly capabilities: EngineCapabilities;
+  readonly limits: JobLimits;
+  readonly agentAddress: string;
+  #options: EngineOptions;
+  #log: Logger;
+
+  private constructor(client: DockerClient, capabilities: EngineCapabilities, options: EngineOptions) {
+    this.client = client;
+    this.capabilities = capabilities;
+    const limits = options.limits ?? DEFAULT_JOB_LIMITS;
+    this.limits = capabilities.cpus > 0 && limits.cpus > capabilities.cpus
+      ? { ...limits, cpus: capabilities.cpus }
+      : limits;
+    this.agentAddress = options.agentAddress;
+    this.#options = options;
+    this.#log = options.logger.child({ component: "docker" });
+  }
+
+  /**
+   * Connects: negotiates the API version from `/version`, reads `/info` (NVIDIA runtime, configured runtime).
+   * Throws `DockerUnreachableError` when the daemon cannot be reached, {@linkcode DockerSetupError} when it cannot serve.
+   */
+  static async connect(options: EngineOptions): Promise<DockerEngine> {
+    const client = new DockerClient(options.host);
+    try {
+      const signal = options.signal ?? AbortSignal.timeout(15_000);
+      const version = await client.json<{ ApiVersion: string; Version: string }>("GET", "/version", { signal });
+      if (compareVersions(version.ApiVersion, MIN_API_VERSION) < 0) {
+        throw new DockerSetupError(
+          `Docker ${version.Version} speaks Engine API ${version.ApiVersion}; this agent needs ${MIN_API_VERSION} or newer (Docker 19.03+)`,
+        );
+      }
+      const api = compareVersions(version.ApiVersion, MAX_API_VERSION) > 0 ? MAX_API_VERSION : version.ApiVersion;
+      client.useApiVersion(api);
+      const info = await client.json<{ Runtimes?: Record<string, unknown>; DefaultRuntime?: string; NCPU?: number }>(
+        "GET",
+        "/info",
+        { signal },
+      );
+      const runtimes = Object.keys(info.Runtimes ?? {});
+      const runtime = options.limits?.runtime;
+      if (runtime && !runtimes.includes(runtime)) {
+        throw new DockerSetupError(
+          `DOCKER_RUNTIME=${runtime} is not a runtime of this dockerd (it has: ${runtimes.join(", ")}); ` +
+            `register it in /etc/docker/daemon.json "runtimes" and restart dockerd`,
+        );
+      }
+      const hasNvidia = runtimes.includes("nvidia");
+      const gpu = hasNvidia ? { available: true } : {
+        available: false,
+        message: `dockerd has no NVIDIA runtime (runtimes: ${runtimes.join(", ") || "none"}) — ${NVIDIA_FIX}`,
+      };
+      const capabilities: EngineCapabilities = {
+        apiVersion: api,
+        serverVersion: version.Version,
+        runtimes,
+        defaultRuntime: info.DefaultRuntime ?? "runc",
+        gpu,
+        cpus: info.NCPU ?? 0,
+      };
+      const engine = new DockerEngine(client, capabilities, options);
+      engine.#log.info("connected to Docker", {
+        host: options.host,
+        version: version.Version,
+        api_version: api,
+        runtimes,
+        gpu_available: gpu.available,
+      });
+      if (!gpu.available) engine.#log.warn("gpu_unavailable", { message: gpu.message });
+      return engine;
+    } catch (error) {
+      client.close();
+      throw error;
+    }
+  }
+
+  /** Checks the image policy, then pulls the image when missing. Throws ImagePolicyError / ImagePullError. */
+  ensureImage(image: string, options: { signal?: AbortSignal; jobId?: string } = {}): Promise<ImageInfo> {
+    const o = this.#options;
+    return ensureImage(this.client, image, {
+      policy: o.policy,
+      auth: o.auth,
+      totalTimeoutMs: o.pullTimeoutMs,
+      inactivityTimeoutMs: o.pullInactivityTimeoutMs,
+      progress: o.progress,
+      logger: options.jobId ? this.#log.child({ job_id: options.jobId }) : this.#log,
+      signal: options.signal,
+    });
+  }
+
+  /**
+   * Runs one job attempt in a hardened container and returns its outcome; never throws for job failures.
+   * Invalid input is rejected before any API call. The container is removed on every outcome, except that a
+   * duplicate create (same job id and attempt) throws {@linkcode ContainerExistsError} and leaves the other one alone.
+   */
+  async run(spec: Omit<JobContainerSpec, "agentAddress">, options: RunOptions = {}): Promise<ContainerOutcome> {
+    let built;
+    try {
+      built = buildContainer({ ...spec, agentAddress: this.agentAddress }, this.limits);
+    } catch (error) {
+      return classifyError(error);
+    }
+    const log = this.#log.child({ job_id: spec.jobId, attempt: spec.attempt });
+    let id: string;
+    try {
+      const created = await this.client.json<{ Id: string; Warnings?: string[] }>("POST", "/containers/create", {
+        query: { name: built.name },
+        body: built.body,
+        signal: options.signal,
+      });
+      id = created.Id;
+      for (const w of created.Warnings ?? []) log.warn("docker warning on create", { warning: w });
+    } catch (error) {
+      if (error instanceof DockerError && error.status === 409) {
+        throw new ContainerExistsError(built.name, { cause: error });
+      }
+      if (options.signal?.aborted) {
+        return { ok: false, reason: abortKind(options.signal), message: "job aborted before its container started" };
+      }
+      return classifyError(error);
+    }
+    log.info("job container created", { container: built.name, image: built.body.Image, timeout_ms: built.timeoutMs });
+    const outcome = await superviseContainer(this.client, id, {
+      timeoutMs: built.timeoutMs,
+      stopGraceMs: this.limits.stopGraceMs,
+      start: true,
+      logMaxBytes: this.limits.logMaxBytes,
+      tailBytes: this.limits.tailBytes,
+      logger: log,
+      onLine: options.onLine,
+      signal: options.signal,
+    });
+    outcome.containerName = built.name;
+    log.info("job container ended", {
+      container: built.name,
+      ok: outcome.ok,
+      reason: outcome.ok ? undefined : outcome.reason,
+      exit_code: outcome.exitCode,
+      duration_ms: outcome.durationMs,
+    });
+    return outcome;
+  }
+
+  /** This agent's labelled containers (never anyone else's). */
+  listJobContainers(): Promise<JobContainer[]> {
+    return listJobContainers(this.client, this.agentAddress);
+  }
+
+  /**
+   * Crash recovery: re-attaches to this job's container (latest attempt) and drives it to its end under its original
+   * time limit. Undefined when no container exists, or when it was created but never started (it is removed).
+   */
+  resume(jobId: string, options: RunOptions = {}): Promise<ContainerOutcome | undefined> {
+    return resumeJob(this.client, this.agentAddress, jobId, {
+      limits: this.limits,
+      logger: this.#log.child({ job_id: jobId }),
+      onLine: options.onLine,
+      signal: options.signal,
+    });
+  }
+
+  /** Removes this agent's labelled containers whose job id is not in `known`; returns their names. */
+  removeOrphans(known: Iterable<string>): Promise<string[]> {
+    return removeOrphans(this.client, this.agentAddress, new Set(known), this.#log);
+  }
+
+  /** Releases the connection. */
+  close(): void {
+    this.client.close();
+  }
+
+  [Symbol.dispose](): void {
+    this.close();
+  }
+}

@@ -1,0 +1,126 @@
+/** The one place a container's end is turned into a job outcome and a reason code (DESIGN.md §1.5). */
+import { DockerError } from "./client.ts";
+import { GpuUnavailableError, ImagePolicyError, ImagePullError } from "./errors.ts";
+import { InvalidJobSpecError } from "./rules.ts";
+
+/** Reason codes a container run can end with. */
+export type ContainerFailureReason =
+  | "nonzero_exit"
+  | "oom"
+  | "timeout"
+  | "cancelled"
+  | "agent_shutdown"
+  | "gpu_unavailable"
+  | "image_pull_failed"
+  | "invalid_job"
+  | "rejected"
+  | "internal_error";
+
+/** Output kept from a run. */
+export interface OutputSummary {
+  stdoutTail: string;
+  stderrTail: string;
+  stdoutBytes: number;
+  stderrBytes: number;
+}
+
+/** How one container run ended. */
+export type ContainerOutcome =
+  & ({ ok: true; exitCode: 0 } | { ok: false; reason: ContainerFailureReason; message: string; exitCode?: number })
+  & { containerName?: string; durationMs?: number; output?: OutputSummary };
+
+/** What is known when a run ends; exactly the inputs of {@linkcode classifyOutcome}. */
+export interface EndFacts {
+  /** `State.ExitCode` when the container ran. */
+  exitCode?: number;
+  /** `State.OOMKilled`. */
+  oomKilled?: boolean;
+  /** The agent stopped it because the job's time was up. */
+  timedOut?: boolean;
+  timeoutMs?: number;
+  /** The agent stopped it because the job was cancelled or the agent is shutting down. */
+  aborted?: "cancelled" | "agent_shutdown";
+  /** An error from the daemon or from the checks before it. */
+  error?: unknown;
+  output?: OutputSummary;
+}
+
+const GPU_ERROR = /could not select device driver|nvidia-container|unknown or invalid runtime name: nvidia/i;
+
+/** Whether a daemon error means the daemon cannot hand out GPUs. */
+export function isGpuError(error: unknown): boolean {
+  return error instanceof GpuUnavailableError || (error instanceof DockerError && GPU_ERROR.test(error.message));
+}
+
+/** Maps the facts of a run's end to one outcome. Order matters: an abort or timeout wins over the exit code it caused. */
+export function classifyOutcome(facts: EndFacts): ContainerOutcome {
+  const output = facts.output;
+  const tail = output ? (output.stderrTail || output.stdoutTail) : "";
+  const withTail = (msg: string) => (tail ? `${msg}; output tail:\n${tail}` : msg);
+  if (facts.aborted) {
+    const msg = facts.aborted === "cancelled" ? "job cancelled while running" : "agent shut down while the job ran";
+    return { ok: false, reason: facts.aborted, message: msg, exitCode: facts.exitCode, output };
+  }
+  if (facts.timedOut) {
+    const secs = facts.timeoutMs !== undefined ? ` of ${Math.round(facts.timeoutMs / 1000)} s` : "";
+    return { ok: false, reason: "timeout", message: withTail(`job exceeded its time limit${secs}`), output };
+  }
+  if (facts.error !== undefined) return { ...classifyError(facts.error), output };
+  if (facts.oomKilled) {
+    return {
+      ok: false,
+      reason: "oom",
+      message: withTail("job ran out of memory (killed by the kernel OOM killer)"),
+      exitCode: facts.exitCode,
+      output,
+    };
+  }
+  if (facts.exitCode === 0) return { ok: true, exitCode: 0, output };
+  if (facts.exitCode === undefined) {
+    return { ok: false, reason: "internal_error", message: "container ended without an exit code", output };
+  }
+  const hint = facts.exitCode === 137 ? " (killed by SIGKILL)" : "";
+  return {
+    ok: false,
+    reason: "nonzero_exit",
+    message: withTail(`job exited with code ${facts.exitCode}${hint}`),
+    exitCode: facts.exitCode,
+    output,
+  };
+}
+
+/** Maps an error thrown while preparing or running a container to a reason code and a message. */
+export function classifyError(
+  error: unknown,
+): { ok: false; reason: ContainerFailureReason; message: string; exitCode?: number } {
+  const message = error instanceof Error ? error.message : String(error);
+  if (error instanceof InvalidJobSpecError) return { ok: false, reason: "invalid_job", message };
+  if (error instanceof ImagePolicyError) return { ok: false, reason: "rejected", message };
+  if (error instanceof ImagePullError) return { ok: false, reason: "image_pull_failed", message };
+  if (error instanceof GpuUnavailableError) return { ok: false, reason: "gpu_unavailable", message };
+  if (isGpuError(error)) {
+    return { ok: false, reason: "gpu_unavailable", message: new GpuUnavailableError(message).message };
+  }
+  if (error instanceof DockerError) {
+    // Like `docker run`: a command that cannot be found or executed is the job's failure, exit 127/126.
+    if (/executable file not found|no such file or directory/i.test(message) && /exec|start/i.test(message)) {
+      return {
+        ok: false,
+        reason: "nonzero_exit",
+        message: `job command could not be started: ${message}`,
+        exitCode: 127,
+      };
+    }
+    if (/permission denied/i.test(message) && /exec/i.test(message)) {
+      return {
+        ok: false,
+        reason: "nonzero_exit",
+        message: `job command could not be started: ${message}`,
+        exitCode: 126,
+      };
+    }
+    if (error.status === 404 && /image/i.test(message)) return { ok: false, reason: "image_pull_failed", message };
+  }
+  // A duplicate create, an unreachable or failing daemon: not the job's fault, no better code in §1.5.
+  return { ok: false, reason: "internal_error", message };
+}

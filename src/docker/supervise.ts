@@ -1,0 +1,196 @@
+/** Runs a created container to its end: start, logs, wait under the time limit, stop with grace, classify, remove. */
+import type { Logger } from "../log/mod.ts";
+import { type DockerClient, DockerError } from "./client.ts";
+import { demultiplex, type LogStream, TailBuffer } from "./log_demux.ts";
+import { classifyOutcome, type ContainerOutcome, type EndFacts } from "./outcome.ts";
+
+/** Options of {@linkcode superviseContainer}. */
+export interface SuperviseOptions {
+  /** Time limit counted from `startedAt`. */
+  timeoutMs: number;
+  /** When the container started (ms since epoch); now when the call starts it. */
+  startedAt?: number;
+  stopGraceMs: number;
+  /** Start the container first (false when re-attaching to a running one). */
+  start: boolean;
+  /** Only the last lines of earlier output are read (re-attach after a restart). */
+  logTailLines?: number;
+  logMaxBytes: number;
+  tailBytes: number;
+  logger: Logger;
+  /** Every output line, e.g. for tests or a live view. */
+  onLine?: (stream: LogStream, line: string) => void;
+  signal?: AbortSignal;
+}
+
+/** How an abort reason maps to a reason code: the job component's `JobAbort` carries `reason`. */
+export function abortKind(signal?: AbortSignal): "cancelled" | "agent_shutdown" {
+  const reason = signal?.reason as { reason?: unknown } | undefined;
+  return reason?.reason === "agent_shutdown" ? "agent_shutdown" : "cancelled";
+}
+
+/** Removes a container and its anonymous volumes; a container already gone is fine. */
+export async function removeContainer(docker: DockerClient, id: string, logger?: Logger): Promise<void> {
+  for (let i = 0; i < 3; i++) {
+    try {
+      await docker.send("DELETE", `/containers/${id}`, {
+        query: { force: true, v: true },
+        okStatuses: [404],
+        signal: AbortSignal.timeout(30_000),
+      });
+      return;
+    } catch (error) {
+      // "removal already in progress" (409) settles by itself; other errors are retried briefly.
+      if (error instanceof DockerError && error.status === 409 && /in progress/.test(error.message)) return;
+      if (i === 2) {
+        logger?.error("cannot remove job container", { container: id, error: (error as Error).message });
+        throw error;
+      }
+      await new Promise((r) => setTimeout(r, 500));
+    }
+  }
+}
+
+/** Asks Docker to stop: SIGTERM, SIGKILL after `graceMs`; returns when the container is down. */
+export async function stopContainer(docker: DockerClient, id: string, graceMs: number): Promise<void> {
+  await docker.send("POST", `/containers/${id}/stop`, {
+    query: { t: Math.ceil(graceMs / 1000) },
+    okStatuses: [304, 404],
+    signal: AbortSignal.timeout(graceMs + 30_000),
+  });
+}
+
+/** How long a log stream may go quiet after the container ended before the rest is given up. */
+const LOG_STALL_MS = 5000;
+
+/** Waits for `pump` while output keeps arriving; undefined when it went quiet for `stallMs`. */
+async function drain<T>(pump: Promise<T>, lastActivity: () => number, stallMs: number): Promise<T | undefined> {
+  let done = false;
+  let result: T | undefined;
+  pump.then((r) => {
+    done = true;
+    result = r;
+  });
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  while (!done && Date.now() - lastActivity() < stallMs) {
+    await Promise.race([pump, new Promise((r) => timer = setTimeout(r, 100))]);
+    clearTimeout(timer);
+  }
+  return done ? result : undefined;
+}
+
+interface State {
+  Status: string;
+  ExitCode: number;
+  OOMKilled: boolean;
+  Error?: string;
+  StartedAt?: string;
+}
+
+/** Drives container `id` to its end and returns the classified outcome. The container is removed on every path. */
+export async function superviseContainer(
+  docker: DockerClient,
+  id: string,
+  options: SuperviseOptions,
+): Promise<ContainerOutcome> {
+  const begin = Date.now();
+  const log = options.logger;
+  const tails = { stdout: new TailBuffer(options.tailBytes), stderr: new TailBuffer(options.tailBytes) };
+  let logged = 0;
+  let capNoted = false;
+  let lastOutputAt = Date.now();
+  const onLine = (stream: LogStream, line: string) => {
+    lastOutputAt = Date.now();
+    tails[stream].push(line);
+    options.onLine?.(stream, line);
+    if (logged < options.logMaxBytes) {
+      logged += line.length + 1;
+      log.info("job output", { stream, line });
+    } else if (!capNoted) {
+      capNoted = true;
+      log.warn("job output beyond the log cap is counted, not logged", { cap_bytes: options.logMaxBytes });
+    }
+  };
+  const facts: EndFacts = { timeoutMs: options.timeoutMs };
+  const logCtl = new AbortController();
+  let pump: Promise<{ stdoutBytes: number; stderrBytes: number } | undefined> = Promise.resolve(undefined);
+  try {
+    if (options.signal?.aborted) {
+      facts.aborted = abortKind(options.signal);
+      return classifyOutcome(facts);
+    }
+    if (options.start) {
+      await docker.send("POST", `/containers/${id}/start`, { okStatuses: [304], signal: options.signal });
+    }
+    const startedAt = options.startedAt ?? Date.now();
+    const logs = await docker.request("GET", `/containers/${id}/logs`, {
+      query: { follow: true, stdout: true, stderr: true, tail: options.logTailLines ?? "all" },
+      signal: logCtl.signal,
+    });
+    pump = demultiplex(logs.body!, onLine).catch((error) => {
+      if (!logCtl.signal.aborted) log.warn("job output stream broke", { error: (error as Error).message });
+      return undefined;
+    });
+    // Wait for the end, the time limit, or an abort — whichever comes first.
+    const waitCtl = new AbortController();
+    const remaining = Math.max(0, startedAt + options.timeoutMs - Date.now());
+    let stopping: "timeout" | "abort" | undefined;
+    const timer = setTimeout(() => {
+      stopping ??= "timeout";
+      waitCtl.abort();
+    }, remaining);
+    const onAbort = () => {
+      stopping ??= "abort";
+      waitCtl.abort();
+    };
+    options.signal?.addEventListener("abort", onAbort, { once: true });
+    try {
+      // Docker sends the headers at once and the body at the exit: read the body.
+      await docker.json("POST", `/containers/${id}/wait`, {
+        query: { condition: "not-running" },
+        signal: waitCtl.signal,
+      });
+    } catch (error) {
+      if (!stopping) throw error;
+    } finally {
+      clearTimeout(timer);
+      options.signal?.removeEventListener("abort", onAbort);
+    }
+    if (stopping) {
+      log.warn(
+        stopping === "timeout" ? "job time limit reached; stopping container" : "job aborted; stopping container",
+        {
+          grace_ms: options.stopGraceMs,
+        },
+      );
+      await stopContainer(docker, id, options.stopGraceMs);
+      if (stopping === "timeout") facts.timedOut = true;
+      else facts.aborted = abortKind(options.signal);
+    }
+    const info = await docker.json<{ State: State }>("GET", `/containers/${id}/json`, {
+      signal: AbortSignal.timeout(30_000),
+    });
+    facts.exitCode = info.State.ExitCode;
+    facts.oomKilled = info.State.OOMKilled;
+    // The log stream ends once Docker has sent all of it; only a stream that stalls is given up on.
+    const ended = Date.now();
+    const totals = await drain(pump, () => Math.max(lastOutputAt, ended), LOG_STALL_MS);
+    facts.output = {
+      stdoutTail: tails.stdout.text(),
+      stderrTail: tails.stderr.text(),
+      stdoutBytes: totals?.stdoutBytes ?? 0,
+      stderrBytes: totals?.stderrBytes ?? 0,
+    };
+  } catch (error) {
+    facts.error = error;
+    if (options.signal?.aborted) facts.aborted = abortKind(options.signal);
+    facts.output = { stdoutTail: tails.stdout.text(), stderrTail: tails.stderr.text(), stdoutBytes: 0, stderrBytes: 0 };
+  } finally {
+    logCtl.abort();
+    await pump;
+    await removeContainer(docker, id, log).catch(() => {});
+  }
+  const outcome = classifyOutcome(facts);
+  outcome.durationMs = Date.now() - begin;
+  return outcome;
+}

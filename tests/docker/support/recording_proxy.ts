@@ -1,0 +1,66 @@
+/** A thin pass-through proxy on a unix socket in front of the real dockerd: records every request the agent sends. */
+
+/** One recorded request. */
+export interface RecordedRequest {
+  method: string;
+  /** Path without the `/v1.xx` prefix, with the query. */
+  path: string;
+  headers: Headers;
+  /** Parsed JSON body, when there was one. */
+  body?: unknown;
+}
+
+/** A running proxy; `host` is its `unix://` address. */
+export class RecordingProxy implements AsyncDisposable {
+  readonly requests: RecordedRequest[] = [];
+  readonly host: string;
+  #server: Deno.HttpServer;
+  #upstream: Deno.HttpClient;
+  #dir: string;
+
+  private constructor(dir: string, upstreamSocket: string) {
+    this.#dir = dir;
+    const path = `${dir}/proxy.sock`;
+    this.host = `unix://${path}`;
+    this.#upstream = Deno.createHttpClient({ proxy: { transport: "unix", path: upstreamSocket } });
+    this.#server = Deno.serve({ path, onListen: () => {} }, async (req) => {
+      const url = new URL(req.url);
+      const bytes = req.body ? new Uint8Array(await req.arrayBuffer()) : undefined;
+      let body: unknown;
+      if (bytes && req.headers.get("content-type")?.includes("json")) {
+        body = JSON.parse(new TextDecoder().decode(bytes));
+      }
+      this.requests.push({
+        method: req.method,
+        path: url.pathname.replace(/^\/v\d+\.\d+/, "") + url.search,
+        headers: req.headers,
+        body,
+      });
+      const res = await fetch(new URL(url.pathname + url.search, "http://localhost"), {
+        method: req.method,
+        headers: req.headers,
+        body: bytes,
+        client: this.#upstream,
+      });
+      return new Response(res.body, { status: res.status, headers: res.headers });
+    });
+  }
+
+  /** Starts a proxy in front of the daemon at `upstream` (`unix:///…`). */
+  static start(upstream: string): RecordingProxy {
+    if (!upstream.startsWith("unix://")) throw new Error("the recording proxy needs a unix:// upstream");
+    const dir = Deno.makeTempDirSync({ prefix: "lamda-docker-proxy-" });
+    return new RecordingProxy(dir, upstream.slice("unix://".length));
+  }
+
+  /** Requests other than the start-up handshake. */
+  calls(): RecordedRequest[] {
+    return this.requests.filter((r) => !/^\/(version|info|_ping)/.test(r.path));
+  }
+
+  async [Symbol.asyncDispose](): Promise<void> {
+    await this.#server.shutdown();
+    this.#upstream.close();
+    await Deno.remove(this.#dir, { recursive: true }).catch(() => {});
+  }
+}
