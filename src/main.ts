@@ -4,7 +4,9 @@ import { COMMANDS, DEFAULT_COMMAND } from "./cli/commands.ts";
 
 if (import.meta.main) {
   const controller = new AbortController();
-  const stop = () => controller.abort(new Error("signal"));
+  const force = new AbortController();
+  // The first signal drains; the second stops at once.
+  const stop = () => (controller.signal.aborted ? force : controller).abort(new Error("signal"));
   Deno.addSignalListener("SIGINT", stop);
   Deno.addSignalListener("SIGTERM", stop);
   const encoder = new TextEncoder();
@@ -14,6 +16,7 @@ if (import.meta.main) {
     stdout: (line) => Deno.stdout.writeSync(encoder.encode(line + "\n")),
     stderr: (line) => Deno.stderr.writeSync(encoder.encode(line + "\n")),
     signal: controller.signal,
+    force: force.signal,
   }, { commands: COMMANDS, fallback: DEFAULT_COMMAND });
   Deno.removeSignalListener("SIGINT", stop);
   Deno.removeSignalListener("SIGTERM", stop);

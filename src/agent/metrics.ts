@@ -8,6 +8,8 @@ export interface MetricSources {
   natsConnected?(): boolean;
   walletBalanceWei?(): bigint | undefined;
   lastHeartbeatAt?(): Date | undefined;
+  /** Totals of the heartbeat loop: transactions sent (replacements included) and failed steps. */
+  heartbeats?(): { sent: number; failures: number };
   gpus?(): { uuid: string; temperatureC?: number; utilizationPct?: number }[];
 }
 
@@ -21,8 +23,6 @@ export class AgentMetrics {
   readonly jobDuration: client.Histogram<"status">;
   readonly transferBytes: client.Counter<"kind">;
   readonly transferSeconds: client.Counter<"kind">;
-  readonly heartbeatTransactions: client.Counter;
-  readonly heartbeatFailures: client.Counter;
   #sources: MetricSources = {};
 
   constructor() {
@@ -52,16 +52,24 @@ export class AgentMetrics {
       labelNames: ["kind"] as const,
       registers,
     });
-    this.heartbeatTransactions = new client.Counter({
-      name: "lamda_heartbeat_transactions_total",
-      help: "Heartbeat transactions sent (replacements included).",
-      registers,
-    });
-    this.heartbeatFailures = new client.Counter({
-      name: "lamda_heartbeat_failures_total",
-      help: "Heartbeat attempts that failed.",
-      registers,
-    });
+    const sources = () => this.#sources;
+    const heartbeatCounter = (name: string, help: string, read: (h: { sent: number; failures: number }) => number) =>
+      new client.Counter({
+        name,
+        help,
+        registers,
+        collect() {
+          const h = sources().heartbeats?.();
+          this.reset();
+          if (h) this.inc(read(h));
+        },
+      });
+    heartbeatCounter(
+      "lamda_heartbeat_transactions_total",
+      "Heartbeat transactions sent, replacements included.",
+      (h) => h.sent,
+    );
+    heartbeatCounter("lamda_heartbeat_failures_total", "Heartbeat loop steps that failed.", (h) => h.failures);
     const gauge = (name: string, help: string, read: () => number | undefined) =>
       new client.Gauge({
         name,
@@ -87,7 +95,6 @@ export class AgentMetrics {
       const at = this.#sources.lastHeartbeatAt?.();
       return at ? at.getTime() / 1000 : undefined;
     });
-    const sources = () => this.#sources;
     new client.Gauge({
       name: "lamda_gpu_temperature_celsius",
       help: "GPU temperature.",

@@ -1,15 +1,16 @@
 /** `run`: start the agent and serve until SIGINT/SIGTERM. */
-import { requireVars } from "../config/mod.ts";
 import type { Command } from "../cli/command.ts";
+import { runAgent } from "./agent.ts";
 
 /** `run` (the default command). */
 export const runCommand: Command = {
   name: "run",
   summary: "start the agent and serve jobs until SIGINT/SIGTERM (default)",
+  description: "The first SIGINT/SIGTERM stops intake and lets running jobs finish within SHUTDOWN_TIMEOUT;\n" +
+    "a second one stops them at once. Either way no job container is left behind.",
   usesKey: true,
-  run(ctx) {
-    requireVars(ctx.loaded.config, { privateKey: "to sign registration and heartbeat transactions" });
-    ctx.logger.error("the agent pipeline is not part of this build yet");
-    return Promise.resolve(1);
+  async run(ctx) {
+    await runAgent({ loaded: ctx.loaded, logger: ctx.logger, signal: ctx.signal, force: ctx.force });
+    return 0;
   },
 };

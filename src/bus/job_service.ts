@@ -96,6 +96,7 @@ export class JobService {
   #presence?: Presence;
   #workingTimer?: ReturnType<typeof setInterval>;
   #stopping = false;
+  #hurry = Promise.withResolvers<void>();
 
   constructor(
     connection: BusConnection,
@@ -335,13 +336,18 @@ export class JobService {
       }
     }
     const running = () => [...this.#active.values()].map((a) => a.done).filter((p) => p !== undefined);
-    await waitAll(running(), deadline - Date.now());
+    await Promise.race([waitAll(running(), deadline - Date.now()), this.#hurry.promise]);
     for (const a of this.#active.values()) a.controller.abort(new JobAbort("agent_shutdown", "Agent stopped"));
     await waitAll(running(), 10_000);
     await this.#publisher.flush(Math.max(1000, deadline - Date.now()));
     clearInterval(this.#workingTimer);
     await this.#publisher.stop();
     this.#log.info("Job intake stopped", { unsent_statuses: this.#journal.unsentCount() });
+  }
+
+  /** During {@linkcode stop}: stops waiting for running jobs and aborts them now (a second SIGINT/SIGTERM). */
+  hurry(): void {
+    this.#hurry.resolve();
   }
 
   #invalid(delivery: Delivery, error: InvalidJobError): void {

@@ -4,6 +4,7 @@ import { HeartbeatLoop, type HeartbeatOptions } from "./heartbeat.ts";
 import { ensureRegistered, type NodeSpec, type RegistrationOutcome } from "./registration.ts";
 import { type ChainSession, type ChainSettings, openChain } from "./session.ts";
 import { assertFunded } from "./tx.ts";
+import type { AgentWallet } from "./key.ts";
 
 /** A node on chain: registered, heartbeats running until the signal given to {@linkcode startNode} aborts. */
 export interface ChainNode extends AsyncDisposable {
@@ -25,10 +26,10 @@ export type HeartbeatTuning = Partial<Omit<HeartbeatOptions, "logger" | "interva
 export async function startNode(
   settings: ChainSettings,
   spec: NodeSpec,
-  options: { logger: Logger; signal: AbortSignal; tuning?: HeartbeatTuning },
+  options: { logger: Logger; signal: AbortSignal; tuning?: HeartbeatTuning; wallet?: AgentWallet },
 ): Promise<ChainNode> {
   const logger = options.logger.child({ component: "chain" });
-  const session = await openChain(settings, { logger });
+  const session = await openChain(settings, { logger, wallet: options.wallet });
   try {
     await assertFunded(session.provider, session.address, session.chainId);
     const registration = await ensureRegistered(session, spec, {

@@ -1,4 +1,5 @@
 /** A JSON-RPC provider over several HTTP endpoints: per-request timeout, failover in order, fixed network. */
+import { timeoutSignal } from "../timeout_signal.ts";
 import { JsonRpcApiProvider, type JsonRpcPayload, type JsonRpcResult, Network } from "ethers";
 import { redactUrl } from "../config/mod.ts";
 import type { Logger } from "../log/mod.ts";
@@ -103,7 +104,7 @@ export class FailoverRpcProvider extends JsonRpcApiProvider {
         method: "POST",
         headers: { "content-type": "application/json" },
         body: JSON.stringify(payload),
-        signal: AbortSignal.timeout(this.#timeoutMs),
+        signal: timeoutSignal(this.#timeoutMs),
       });
     } catch (error) {
       const e = error as Error;

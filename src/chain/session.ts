@@ -59,7 +59,10 @@ export interface ChainSession extends AsyncDisposable {
  * Loads the key, connects, and checks that every reachable endpoint serves CHAIN_ID and that the contract has code.
  * Throws {@linkcode ChainError} with a message an operator can act on.
  */
-export async function openChain(settings: ChainSettings, options: { logger?: Logger } = {}): Promise<ChainSession> {
+export async function openChain(
+  settings: ChainSettings,
+  options: { logger?: Logger; wallet?: AgentWallet } = {},
+): Promise<ChainSession> {
   const logger = options.logger;
   const provider = new FailoverRpcProvider(settings.rpcUrls, {
     chainId: settings.chainId,
@@ -67,7 +70,10 @@ export async function openChain(settings: ChainSettings, options: { logger?: Log
     logger,
   });
   try {
-    const wallet = await loadWallet(settings.key, { provider, logger });
+    // A wallet loaded earlier (the agent needs its address before the chain) is reused: keystores decrypt slowly.
+    const wallet = options.wallet
+      ? options.wallet.connect(provider)
+      : await loadWallet(settings.key, { provider, logger });
     const chainId = await verifyEndpoints(provider, settings.chainId, logger);
     await verifyContract(provider, settings.contractAddress, chainId);
     const contract = new NodeReputation(getAddress(settings.contractAddress), wallet);

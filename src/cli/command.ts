@@ -27,6 +27,8 @@ export interface CommandContext {
   print(line: string): void;
   /** Aborted on SIGINT/SIGTERM. */
   signal: AbortSignal;
+  /** Aborted on a second SIGINT/SIGTERM: stop now. */
+  force?: AbortSignal;
 }
 
 /** One CLI command. */

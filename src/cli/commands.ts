@@ -4,6 +4,7 @@ import { verifyReceiptCommand } from "../agent/receipt_command.ts";
 import { createRegisterCommand, statusCommand } from "../chain/mod.ts";
 import { detectGpus, gpuCommand, gpuOptionsFromConfig, registrationSpec } from "../gpu/mod.ts";
 import { permissionsCommand } from "../permissions/mod.ts";
+import { ipfsDevCommand } from "../storage/mod.ts";
 import { configCommand, versionCommand } from "./basic_commands.ts";
 import type { Command } from "./command.ts";
 
@@ -28,6 +29,7 @@ export const COMMANDS: Command[] = [
   { ...statusCommand, usesKey: true },
   verifyReceiptCommand,
   permissionsCommand,
+  ipfsDevCommand,
   versionCommand,
   configCommand,
 ];

@@ -19,6 +19,8 @@ export interface CliIo {
   stderr(line: string): void;
   /** Aborted when the process is asked to stop. */
   signal: AbortSignal;
+  /** Aborted when it is asked a second time. */
+  force?: AbortSignal;
 }
 
 /** Options of {@linkcode runCli}. */
@@ -66,6 +68,7 @@ export async function runCli(argv: string[], io: CliIo, options: CliOptions): Pr
       logger,
       print: io.stdout,
       signal: io.signal,
+      force: io.force,
     });
   } catch (error) {
     if (error instanceof ConfigError) {

@@ -134,7 +134,7 @@ Deno.test("debug logs never contain the private key, even when a command logs it
 Deno.test("run without a key names the missing variable", async () => {
   const r = await cli(["run"]);
   assert.equal(r.code, EXIT.config);
-  assert.match(r.err, /AGENT_PRIVATE_KEY: is required/);
+  assert.match(r.err, /AGENT_PRIVATE_KEY: \(or AGENT_KEYSTORE\) is required/);
 });
 
 Deno.test("a .env holding the key and readable by others is refused with the chmod fix", async () => {

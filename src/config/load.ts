@@ -75,7 +75,7 @@ export function loadConfig(inputs: ConfigInputs = {}): LoadedConfig {
       [raw, source] = [file.value, { kind: "env-file", path: inputs.envFile!.path, line: file.line }];
     }
     // An empty value means "unset", so `FOO=` in .env does not defeat a default.
-    if (raw === undefined || raw.trim() === "") {
+    if (raw === undefined || (raw.trim() === "" && !spec.emptyIsValue)) {
       raw = spec.default;
       source = { kind: "default" };
     }

@@ -20,6 +20,8 @@ export interface VarSpec<T = unknown, D extends boolean = boolean> {
   doc: string;
   /** README section the variable belongs to. */
   group: string;
+  /** When true, an empty value is a value (passed to the schema) rather than "unset". */
+  emptyIsValue?: boolean;
 }
 
 /** Declares a variable with a default: always present in the config. */

@@ -1,4 +1,5 @@
 /** The Docker engine as the agent uses it: connect (version, /info checks), images, job containers, recovery. */
+import { timeoutSignal } from "../timeout_signal.ts";
 import type { Config } from "../config/mod.ts";
 import type { Logger } from "../log/mod.ts";
 import { DockerClient, DockerError } from "./client.ts";
@@ -105,7 +106,7 @@ export class DockerEngine {
   static async connect(options: EngineOptions): Promise<DockerEngine> {
     const client = new DockerClient(options.host);
     try {
-      const signal = options.signal ?? AbortSignal.timeout(15_000);
+      const signal = options.signal ?? timeoutSignal(15_000);
       const version = await client.json<{ ApiVersion: string; Version: string }>("GET", "/version", { signal });
       if (compareVersions(version.ApiVersion, MIN_API_VERSION) < 0) {
         throw new DockerSetupError(

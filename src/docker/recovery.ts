@@ -1,4 +1,5 @@
 /** Crash recovery: list this agent's labelled containers, re-attach to one job's container, remove orphans. */
+import { timeoutSignal } from "../timeout_signal.ts";
 import type { Logger } from "../log/mod.ts";
 import type { DockerClient } from "./client.ts";
 import { LABELS } from "./container_spec.ts";
@@ -34,7 +35,7 @@ export async function listJobContainers(docker: DockerClient, agentAddress: stri
   const filters = JSON.stringify({ label: [`${LABELS.agent}=${agentAddress}`] });
   const list = await docker.json<Summary[]>("GET", "/containers/json", {
     query: { all: true, filters },
-    signal: AbortSignal.timeout(30_000),
+    signal: timeoutSignal(30_000),
   });
   return list
     // The daemon filtered already; checking again keeps a mis-parsed filter from ever touching a foreign container.

@@ -1,4 +1,5 @@
 /** Runs a created container to its end: start, logs, wait under the time limit, stop with grace, classify, remove. */
+import { timeoutSignal } from "../timeout_signal.ts";
 import type { Logger } from "../log/mod.ts";
 import { type DockerClient, DockerError } from "./client.ts";
 import { demultiplex, type LogStream, TailBuffer } from "./log_demux.ts";
@@ -36,7 +37,7 @@ export async function removeContainer(docker: DockerClient, id: string, logger?:
       await docker.send("DELETE", `/containers/${id}`, {
         query: { force: true, v: true },
         okStatuses: [404],
-        signal: AbortSignal.timeout(30_000),
+        signal: timeoutSignal(30_000),
       });
       return;
     } catch (error) {
@@ -56,7 +57,7 @@ export async function stopContainer(docker: DockerClient, id: string, graceMs: n
   await docker.send("POST", `/containers/${id}/stop`, {
     query: { t: Math.ceil(graceMs / 1000) },
     okStatuses: [304, 404],
-    signal: AbortSignal.timeout(graceMs + 30_000),
+    signal: timeoutSignal(graceMs + 30_000),
   });
 }
 
@@ -168,7 +169,7 @@ export async function superviseContainer(
       else facts.aborted = abortKind(options.signal);
     }
     const info = await docker.json<{ State: State }>("GET", `/containers/${id}/json`, {
-      signal: AbortSignal.timeout(30_000),
+      signal: timeoutSignal(30_000),
     });
     facts.exitCode = info.State.ExitCode;
     facts.oomKilled = info.State.OOMKilled;

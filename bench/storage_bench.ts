@@ -1,0 +1,140 @@
+/**
+ * Storage benchmark (not a test): uploads a random file through the agent's streamed Pinata client and fetches it back
+ * with full verification, against the local IPFS service in a separate process; compares with `curl` doing the same
+ * transfers without verification, and reports the agent's peak RSS (VmHWM).
+ *
+ *   deno run -A bench/storage_bench.ts [--size 1GiB]
+ */
+import { parseArgs } from "node:util";
+import { Logger } from "../src/log/mod.ts";
+import { startDevIpfs, Storage } from "../src/storage/mod.ts";
+
+const JWT = "bench-jwt-0123456789";
+const args = parseArgs({
+  args: Deno.args,
+  options: { size: { type: "string", default: "1GiB" }, serve: { type: "string" }, dir: { type: "string" } },
+});
+
+if (args.values.serve) {
+  // Child mode: the service runs in its own process so its memory is not counted as the agent's.
+  const service = await startDevIpfs({ port: Number(args.values.serve), dataDir: args.values.dir!, jwt: JWT });
+  console.log(service.url);
+  await new Promise(() => {});
+}
+
+function parseSize(s: string): number {
+  const m = /^(\d+)\s*(k|m|g)?i?b?$/i.exec(s.trim());
+  if (!m) throw new Error(`Bad --size ${s}`);
+  return Number(m[1]) * ({ k: 1024, m: 1024 ** 2, g: 1024 ** 3 }[(m[2] ?? "").toLowerCase()] ?? 1);
+}
+
+function peakRssMb(): number {
+  const m = /VmHWM:\s+(\d+) kB/.exec(Deno.readTextFileSync("/proc/self/status"));
+  return m ? Number(m[1]) / 1024 : NaN;
+}
+
+async function timed<T>(fn: () => Promise<T>): Promise<[T, number]> {
+  const t = performance.now();
+  const r = await fn();
+  return [r, (performance.now() - t) / 1000];
+}
+
+async function curl(argv: string[]): Promise<string> {
+  const out = await new Deno.Command("curl", { args: ["-sS", "--fail", ...argv], stdout: "piped" }).output();
+  if (!out.success) throw new Error(`curl ${argv.join(" ")} failed`);
+  return new TextDecoder().decode(out.stdout);
+}
+
+const size = parseSize(args.values.size!);
+const work = await Deno.makeTempDir({ prefix: "storage-bench-" });
+const port = (() => {
+  const l = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const p = (l.addr as Deno.NetAddr).port;
+  l.close();
+  return p;
+})();
+const child = new Deno.Command(Deno.execPath(), {
+  args: ["run", "-A", new URL(import.meta.url).pathname, "--serve", String(port), "--dir", `${work}/service`],
+  stdout: "piped",
+  stderr: "inherit",
+}).spawn();
+try {
+  const reader = child.stdout.pipeThrough(new TextDecoderStream()).getReader();
+  const url = (await reader.read()).value!.trim();
+  reader.releaseLock();
+
+  // Random content, written in slices so the generator itself stays small.
+  const src = `${work}/src`;
+  await Deno.mkdir(src);
+  {
+    using f = await Deno.open(`${src}/big.bin`, { write: true, create: true });
+    const slice = new Uint8Array(1 << 20);
+    for (let left = size; left > 0; left -= slice.length) {
+      for (let o = 0; o < slice.length; o += 65536) crypto.getRandomValues(slice.subarray(o, o + 65536));
+      const n = Math.min(left, slice.length);
+      let w = 0;
+      while (w < n) w += await f.write(slice.subarray(w, n));
+    }
+  }
+  const mb = size / 1024 ** 2;
+
+  const [curlUp, curlUpS] = await timed(() =>
+    curl([
+      "-H",
+      `Authorization: Bearer ${JWT}`,
+      "-F",
+      'pinataOptions={"cidVersion":1}',
+      "-F",
+      `file=@${src}/big.bin;filename=output/big.bin`,
+      `${url}/pinning/pinFileToIPFS`,
+    ])
+  );
+  const curlCid = JSON.parse(curlUp).IpfsHash as string;
+
+  const storage = new Storage({
+    dataDir: `${work}/agent`,
+    pinataJwt: JWT,
+    pinataApiUrl: url,
+    ipfsGateways: [url],
+    pinataGateway: undefined,
+    pinataGatewayKey: undefined,
+    ipfsFetchFormat: "car",
+    inputMaxBytes: 2 * size + 1,
+    inputMaxEntries: 1000,
+    ipfsRequestTimeout: 60_000,
+    ipfsInactivityTimeout: 60_000,
+    inputFetchTimeout: 3_600_000,
+    inputFetchRetries: 0,
+    outputMaxBytes: 2 * size + 1,
+    uploadRetries: 0,
+    uploadRetryBackoff: 1000,
+    uploadTimeout: 3_600_000,
+    outputSpoolTtl: 3_600_000,
+  }, new Logger({ level: "warn" }));
+  // uploadOutput moves the directory into the spool: give it a hard-linked twin so the source stays.
+  await new Deno.Command("cp", { args: ["-al", src, `${work}/out`] }).output();
+  const [up, agentUpS] = await timed(() =>
+    storage.uploadOutput(`${work}/out`, { jobId: "bench", agentAddress: "0x0" })
+  );
+  if (up.cid !== curlCid) throw new Error(`CID differs: agent ${up.cid}, curl ${curlCid}`);
+
+  const [, curlDownS] = await timed(() => curl(["-o", `${work}/curl.car`, `${url}/ipfs/${up.cid}?format=car`]));
+  const [down, agentDownS] = await timed(() => storage.fetchInput(up.cid, `${work}/in`));
+  if (down.bytes !== size) throw new Error(`fetched ${down.bytes} bytes, expected ${size}`);
+
+  const row = (what: string, agentS: number, curlS: number) =>
+    console.log(
+      `${what.padEnd(26)} agent ${(mb / agentS).toFixed(1).padStart(7)} MiB/s   curl ${
+        (mb / curlS).toFixed(1).padStart(7)
+      } MiB/s` +
+        `   ratio ${(curlS / agentS).toFixed(2)}x`,
+    );
+  console.log(`size ${mb.toFixed(0)} MiB, CID ${up.cid}`);
+  row("upload (pinFileToIPFS)", agentUpS, curlUpS);
+  row("download (CAR, verified)", agentDownS, curlDownS);
+  console.log(`agent peak RSS (VmHWM): ${peakRssMb().toFixed(0)} MB`);
+} finally {
+  child.kill("SIGTERM");
+  await child.status;
+  await Deno.remove(work, { recursive: true });
+}

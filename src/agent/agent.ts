@@ -1,0 +1,266 @@
+/**
+ * The agent's lifecycle: start-up in order (config → GPUs → Docker → journal → chain → storage → NATS intake), serve
+ * until SIGINT/SIGTERM, then drain within SHUTDOWN_TIMEOUT. Jobs an earlier process left unfinished are recovered
+ * before intake starts; labelled containers the journal does not know are removed.
+ */
+import { join } from "node:path";
+import { getAddress } from "ethers";
+import { BusConnection, connectOptionsFromConfig, JobService, jobServiceOptionsFromConfig } from "../bus/mod.ts";
+import { type AgentWallet, chainSettings, type HeartbeatTuning, loadWallet, startNode } from "../chain/mod.ts";
+import { ConfigError, type LoadedConfig } from "../config/mod.ts";
+import { DockerEngine, engineOptionsFromConfig } from "../docker/mod.ts";
+import { detectGpus, type GpuInventory, gpuOptionsFromConfig, readGpuHealth, registrationSpec } from "../gpu/mod.ts";
+import { JobJournal, Scheduler } from "../job/mod.ts";
+import type { Logger } from "../log/mod.ts";
+import { Storage } from "../storage/mod.ts";
+import { VERSION } from "../version.ts";
+import { PipelineExecutor } from "./executor.ts";
+import { type HttpServer, startHttpServer } from "./http.ts";
+import { AgentMetrics } from "./metrics.ts";
+import { MeteredExecutor } from "./metered_executor.ts";
+
+/** Start-up failed in one component; the message names it and the fix. */
+export class StartupError extends Error {
+  override name = "StartupError";
+  readonly component: string;
+  constructor(component: string, message: string, options?: ErrorOptions) {
+    super(`Cannot start (${component}): ${message}`, options);
+    this.component = component;
+  }
+}
+
+/** Options of {@linkcode runAgent}. */
+export interface AgentOptions {
+  loaded: LoadedConfig;
+  logger: Logger;
+  /** First SIGINT/SIGTERM: stop intake and drain. */
+  signal: AbortSignal;
+  /** Second signal: stop running jobs now (their containers are still removed). */
+  force?: AbortSignal;
+  /** Called once everything is up. */
+  onReady?(agent: ReadyAgent): void;
+  /** Test knobs. */
+  tuning?: { heartbeat?: HeartbeatTuning; storage?: { fetchBackoffMs?: number } };
+}
+
+/** What a started agent exposes to its caller. */
+export interface ReadyAgent {
+  address: string;
+  /** The bound HTTP address, when the endpoint is enabled. */
+  httpAddr?: string;
+  inventory: GpuInventory;
+  recovered: string[];
+  service: JobService;
+}
+
+/** Runs the agent until `signal` aborts and the drain is done. Throws {@linkcode StartupError} when it cannot start. */
+export async function runAgent(options: AgentOptions): Promise<void> {
+  const { config } = options.loaded;
+  const signal = options.signal;
+  await using stack = new AsyncDisposableStack();
+  let log = options.logger.child({ component: "agent" });
+  const step = async <T>(component: string, what: string, fn: () => Promise<T>): Promise<T> => {
+    log.info(`start-up: ${what}`, { step: component });
+    try {
+      return await fn();
+    } catch (error) {
+      if (error instanceof ConfigError || error instanceof StartupError) throw error;
+      throw new StartupError(component, (error as Error).message, { cause: error });
+    }
+  };
+
+  // config: the key and the upload credentials are needed before anything else.
+  if (!config.privateKey && !config.keystore) {
+    throw new ConfigError([{
+      variable: "AGENT_PRIVATE_KEY",
+      message: "(or AGENT_KEYSTORE) is required to sign registration, heartbeats and receipts",
+      example: "0x<64 hex digits>",
+    }]);
+  }
+  if (!config.pinataJwt) {
+    throw new ConfigError([{
+      variable: "PINATA_JWT",
+      message: "is required to upload job outputs",
+      example: "eyJhbGciOi…",
+    }]);
+  }
+  const wallet: AgentWallet = await step(
+    "config",
+    "loading the node key",
+    () => loadWallet(chainSettings(config).key, { logger: options.logger }),
+  );
+  const address = getAddress(wallet.address);
+  const logger = options.logger.child({ address });
+  log = logger.child({ component: "agent" });
+
+  const inventory = await step(
+    "gpu",
+    "detecting GPUs",
+    () => detectGpus({ ...gpuOptionsFromConfig(config), signal, logger }),
+  );
+  const spec = registrationSpec(inventory);
+  log.info("GPU inventory", {
+    mode: inventory.mode,
+    gpus: inventory.gpus.length,
+    model: spec.gpuModel,
+    vram: spec.vram,
+  });
+
+  const docker = await step(
+    "docker",
+    "connecting to Docker",
+    () => DockerEngine.connect(engineOptionsFromConfig(config, address, logger)),
+  );
+  stack.defer(() => docker.close());
+  if (inventory.mode !== "cpu-only" && !docker.capabilities.gpu.available) {
+    log.error("GPU jobs will fail with gpu_unavailable", { reason: docker.capabilities.gpu.message });
+  }
+
+  const journal = await step("journal", `opening the job journal in ${config.dataDir}`, async () => {
+    await Deno.mkdir(config.dataDir, { recursive: true, mode: 0o700 });
+    return JobJournal.open(JobJournal.pathIn(config.dataDir));
+  });
+  stack.defer(() => journal.close());
+  const unfinished = journal.listUnfinished().map((r) => r.jobId);
+  const orphans = await step("docker", "removing orphaned job containers", () => docker.removeOrphans(unfinished));
+  if (orphans.length) log.warn("Removed job containers the journal does not know", { containers: orphans });
+
+  const chainStop = new AbortController();
+  const node = await step(
+    "chain",
+    "registering on NodeReputation and sending the first heartbeat",
+    () =>
+      startNode(chainSettings(config), { gpuModel: spec.gpuModel, vram: BigInt(spec.vram) }, {
+        logger,
+        signal: chainStop.signal,
+        wallet,
+        tuning: options.tuning?.heartbeat,
+      }),
+  );
+  stack.defer(async () => {
+    chainStop.abort();
+    await node[Symbol.asyncDispose]();
+  });
+
+  const storage = await step("storage", "preparing IPFS storage", async () => {
+    const s = new Storage(config, logger, options.tuning?.storage);
+    const expired = await s.expireSpool();
+    if (expired.length) log.warn("Expired spooled outputs removed", { jobs: expired });
+    return s;
+  });
+
+  const metrics = new AgentMetrics();
+  const bus = await step(
+    "nats",
+    `connecting to NATS ${config.natsServers.join(",")}`,
+    () => BusConnection.connect(connectOptionsFromConfig(config), logger, signal),
+  );
+  stack.defer(() => bus.close());
+  const gpuIds = inventory.gpus.map((g) => g.id);
+  const scheduler = new Scheduler({
+    gpuUuids: gpuIds,
+    maxConcurrent: config.maxConcurrentJobs,
+    queueSize: config.jobQueueSize,
+  });
+  let health: Awaited<ReturnType<typeof readGpuHealth>> = [];
+  const executor = new MeteredExecutor(
+    new PipelineExecutor({
+      docker,
+      storage,
+      signer: wallet,
+      agentAddress: address,
+      jobsDir: join(config.dataDir, "jobs"),
+      logger,
+      metrics,
+    }),
+    metrics,
+  );
+  const service = new JobService(
+    bus,
+    journal,
+    scheduler,
+    executor,
+    logger,
+    jobServiceOptionsFromConfig(config, address, { version: VERSION, health: () => health }),
+  );
+  const recovered = service.recover();
+  if (recovered.length) log.warn("Recovering jobs left unfinished by an earlier run", { jobs: recovered });
+  await step("nats", `starting ${config.jobIntake} job intake`, () => service.start());
+  let stopping = false;
+  stack.defer(async () => {
+    stopping = true;
+    await service.stop(0);
+  });
+
+  const heartbeat = node.heartbeat;
+  metrics.observe({
+    runningJobs: () => service.running,
+    freeSlots: () => service.freeSlots,
+    natsConnected: () => bus.connected,
+    walletBalanceWei: () => heartbeat.state.balance,
+    heartbeats: () => ({ sent: heartbeat.state.sent, failures: heartbeat.state.failures }),
+    lastHeartbeatAt: () => heartbeat.state.lastHeartbeatAt,
+    gpus: () =>
+      health.map((h) => ({
+        uuid: h.uuid,
+        temperatureC: h.health?.temperatureC ?? undefined,
+        utilizationPct: h.health?.utilizationPercent ?? undefined,
+      })),
+  });
+  const healthTimer = inventory.mode === "cpu-only" ? undefined : setInterval(() => {
+    readGpuHealth({ ...gpuOptionsFromConfig(config) }).then(
+      (h) => health = h,
+      (error) => log.warn("GPU health query failed", { error }),
+    );
+  }, 30_000);
+  stack.defer(() => clearInterval(healthTimer));
+
+  let http: HttpServer | undefined;
+  if (config.httpAddr !== "") {
+    http = await step("http", `listening on ${config.httpAddr}`, () =>
+      startHttpServer({
+        addr: config.httpAddr,
+        metrics,
+        logger,
+        readiness: () => ({
+          docker: { ready: true },
+          chain: { ready: heartbeat.state.lastHeartbeatAt !== undefined || heartbeat.state.txCount > 0 },
+          nats: { ready: bus.connected, detail: bus.connected ? undefined : "disconnected; reconnecting" },
+          intake: { ready: !stopping },
+        }),
+      }));
+    stack.defer(() => http!.close());
+  }
+
+  log.info("agent ready", {
+    version: VERSION,
+    intake: config.jobIntake,
+    max_concurrent: scheduler.maxConcurrent,
+    gpus: gpuIds,
+    http: http?.addr,
+    recovered,
+  });
+  options.onReady?.({ address, httpAddr: http?.addr, inventory, recovered, service });
+
+  await aborted(signal);
+  stopping = true;
+  log.info("shutting down: intake stopped, draining running jobs", {
+    running: service.running,
+    timeout_ms: config.shutdownTimeout,
+  });
+  const onForce = () => {
+    log.warn("second signal: stopping running jobs now");
+    service.hurry();
+  };
+  if (options.force?.aborted) onForce();
+  else options.force?.addEventListener("abort", onForce, { once: true });
+  await service.stop(config.shutdownTimeout);
+  log.info("drained; closing connections", { unsent_statuses: service.unsentStatuses });
+}
+
+function aborted(signal: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    if (signal.aborted) resolve();
+    else signal.addEventListener("abort", () => resolve(), { once: true });
+  });
+}

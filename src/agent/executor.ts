@@ -1,0 +1,155 @@
+/**
+ * The job pipeline the agent runs for each attempt: fetch the input (verified) → ensure the image → run the hardened
+ * container with the assigned GPUs → upload the output (verified CID) → a signed receipt. Also finishes an attempt an
+ * earlier process left unfinished (`resumeFrom`): re-attach to its container, or upload its spooled output.
+ */
+import type { Signer } from "ethers";
+import { classifyError, createJobDirs, type DockerEngine, type ImageInfo, removeJobDirs } from "../docker/mod.ts";
+import type { ExecutionContext, FailureReason, Job, JobExecutor, JobOutcome } from "../job/mod.ts";
+import type { Logger } from "../log/mod.ts";
+import { type Storage, StorageError, type UploadResult } from "../storage/mod.ts";
+import type { AgentMetrics } from "./metrics.ts";
+import { signReceipt } from "./receipt.ts";
+
+/** What the pipeline needs; each piece has one real implementation, built in the composition root. */
+export interface PipelineDeps {
+  docker: Pick<DockerEngine, "ensureImage" | "run" | "resume">;
+  storage: Pick<Storage, "fetchInput" | "uploadOutput" | "resumeUpload" | "listSpooledOutputs">;
+  /** Signs receipts: the node key. */
+  signer: Signer;
+  agentAddress: string;
+  /** Where per-job directories live (`DATA_DIR/jobs`). */
+  jobsDir: string;
+  logger: Logger;
+  metrics?: AgentMetrics;
+}
+
+/** Ids the scheduler hands out in CPU-only mode; they are never sent to Docker as GPU ids. */
+export function isPseudoGpu(id: string): boolean {
+  return id.startsWith("cpu-");
+}
+
+/** Runs jobs through Docker and IPFS. */
+export class PipelineExecutor implements JobExecutor {
+  #deps: PipelineDeps;
+
+  constructor(deps: PipelineDeps) {
+    this.#deps = deps;
+  }
+
+  /** Runs (or finishes) one attempt; never throws for a job's own failure. */
+  async execute(job: Job, ctx: ExecutionContext): Promise<JobOutcome> {
+    const { docker, storage, jobsDir, metrics } = this.#deps;
+    const log = this.#deps.logger.child({ component: "pipeline", job_id: job.jobId, attempt: ctx.attempt });
+    const signal = ctx.signal;
+    const dirs = await createJobDirs(jobsDir, job.jobId, ctx.attempt);
+    const startedAt = new Date();
+    try {
+      if (ctx.resumeFrom === "uploading") {
+        log.info("Resuming the upload of an output left by an earlier run");
+        const upload = await this.#resumeUpload(job, dirs.output, signal);
+        if (!upload) return agentRestart("the output of the finished container was not found after the restart");
+        return await this.#completed(job, ctx, upload, undefined, startedAt);
+      }
+      let image: ImageInfo | undefined;
+      let run;
+      if (ctx.resumeFrom === "running") {
+        run = await docker.resume(job.jobId, { signal });
+        if (!run) return agentRestart("the job's container was gone after the agent restarted");
+        log.info("Re-attached to the job's container after a restart", { ok: run.ok });
+      } else {
+        if (job.inputFileCid) {
+          await ctx.progress("fetching_input");
+          const t0 = performance.now();
+          const input = await storage.fetchInput(job.inputFileCid, dirs.input, { signal, logger: log });
+          metrics?.transfer("download", input.bytes, (performance.now() - t0) / 1000);
+        }
+        await ctx.progress("pulling_image");
+        image = await docker.ensureImage(job.imageName, { signal, jobId: job.jobId });
+        await ctx.progress("running");
+        run = await docker.run({
+          jobId: job.jobId,
+          attempt: ctx.attempt,
+          image: job.imageName,
+          command: job.command,
+          env: job.env,
+          gpuIds: ctx.gpuUuids.filter((id) => !isPseudoGpu(id)),
+          inputDir: job.inputFileCid ? dirs.input : undefined,
+          outputDir: dirs.output,
+          outputPath: job.outputPath,
+          resources: job.resources,
+          timeoutSeconds: job.timeoutSeconds,
+        }, { signal });
+      }
+      if (!run.ok) {
+        return {
+          status: "failed",
+          reason: run.reason,
+          message: run.message,
+          exitCode: run.exitCode,
+          extra: { container: run.containerName, duration_ms: run.durationMs },
+        };
+      }
+      await ctx.progress("uploading");
+      const t0 = performance.now();
+      const upload = await storage.uploadOutput(dirs.output, {
+        jobId: job.jobId,
+        agentAddress: this.#deps.agentAddress,
+        signal,
+      });
+      metrics?.transfer("upload", upload.bytes, (performance.now() - t0) / 1000);
+      return await this.#completed(job, ctx, upload, image, startedAt, run.durationMs);
+    } catch (error) {
+      const failure = failureFrom(error);
+      log.warn("Job failed", { reason: failure.reason, error: error as Error });
+      return failure;
+    } finally {
+      await removeJobDirs(dirs).catch((error) => log.warn("Cannot remove job directories", { error }));
+    }
+  }
+
+  /** The spooled output if an earlier run moved it there, else the output directory it left behind. */
+  async #resumeUpload(job: Job, outputDir: string, signal: AbortSignal): Promise<UploadResult | undefined> {
+    const { storage, agentAddress } = this.#deps;
+    const spooled = (await storage.listSpooledOutputs()).some((s) => s.jobId === job.jobId);
+    if (spooled) return await storage.resumeUpload(job.jobId, signal);
+    const left = await Deno.stat(outputDir).then((s) => s.isDirectory, () => false);
+    return left ? await storage.uploadOutput(outputDir, { jobId: job.jobId, agentAddress, signal }) : undefined;
+  }
+
+  async #completed(
+    job: Job,
+    ctx: ExecutionContext,
+    upload: UploadResult,
+    image: ImageInfo | undefined,
+    startedAt: Date,
+    runMs?: number,
+  ): Promise<JobOutcome> {
+    const receipt = await signReceipt({
+      job_id: job.jobId,
+      output_cid: upload.cid,
+      image_digest: image?.repoDigests[0] ?? image?.id ?? "",
+      exit_code: 0,
+      gpu_uuids: ctx.gpuUuids.filter((id) => !isPseudoGpu(id)),
+      started_at: startedAt.toISOString(),
+      finished_at: new Date().toISOString(),
+    }, this.#deps.signer);
+    return {
+      status: "completed",
+      outputCid: upload.cid,
+      exitCode: 0,
+      extra: { receipt, output_bytes: upload.bytes, output_files: upload.files, run_ms: runMs },
+    };
+  }
+}
+
+function agentRestart(message: string): JobOutcome {
+  return { status: "failed", reason: "agent_restart", message: `The agent restarted mid-job: ${message}` };
+}
+
+/** The one mapping from a pipeline error to a failure reason (DESIGN.md §1.5). */
+export function failureFrom(error: unknown): JobOutcome & { status: "failed" } {
+  if (error instanceof StorageError) return { status: "failed", reason: error.reason, message: error.message };
+  const c = classifyError(error);
+  return { status: "failed", reason: c.reason as FailureReason, message: c.message, exitCode: c.exitCode };
+}

@@ -1,0 +1,30 @@
+import assert from "node:assert/strict";
+import { CID } from "multiformats/cid";
+import { sha256 } from "multiformats/hashes/sha2";
+import { MAX_BLOCK_BYTES, verifyBlock } from "./block_verify.ts";
+import type { StorageError } from "./errors.ts";
+
+const bytes = new TextEncoder().encode("hello world\n");
+
+Deno.test("a block whose bytes hash to its CID passes verification, v0 and v1", async () => {
+  const digest = await sha256.digest(bytes);
+  await verifyBlock(CID.createV1(0x55, digest), bytes);
+  await verifyBlock(CID.createV1(0x70, digest), bytes);
+});
+
+Deno.test("one flipped bit fails verification with input_integrity_failed", async () => {
+  const cid = CID.createV1(0x55, await sha256.digest(bytes));
+  const bad = bytes.slice();
+  bad[3] ^= 0x01;
+  await assert.rejects(verifyBlock(cid, bad), (e: StorageError) => e.reason === "input_integrity_failed");
+});
+
+Deno.test("codecs other than dag-pb and raw, and blocks over 2 MiB, are refused", async () => {
+  const digest = await sha256.digest(bytes);
+  await assert.rejects(verifyBlock(CID.createV1(0x71, digest), bytes), (e: StorageError) => e.detail === "unsupported");
+  const big = new Uint8Array(MAX_BLOCK_BYTES + 1);
+  await assert.rejects(
+    verifyBlock(CID.createV1(0x55, await sha256.digest(big)), big),
+    (e: StorageError) => e.detail === "too_large",
+  );
+});

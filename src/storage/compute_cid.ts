@@ -1,0 +1,72 @@
+/** Computes CIDs locally with the same importer settings the upload service uses; blocks are hashed, not kept. */
+import { type ImportCandidate, importer, type ImporterOptions } from "ipfs-unixfs-importer";
+import type { CID } from "multiformats/cid";
+import { importerOptionsFor } from "./cid_profile.ts";
+import { type OutputTree, scanOutput } from "./output_tree.ts";
+
+/** A blockstore that discards blocks: only the CIDs are wanted. */
+const discard = { put: (cid: CID) => Promise.resolve(cid) };
+
+/** Options for CID computation. */
+export interface ComputeCidOptions {
+  /** CID version as the service is asked for (`pinataOptions.cidVersion`); default 1. */
+  cidVersion?: 0 | 1;
+  /** Importer options overriding the profile (tests only). */
+  importer?: ImporterOptions;
+  signal?: AbortSignal;
+}
+
+/** Reads a file as a stream of chunks (the importer re-chunks them). */
+async function* fileChunks(path: string, signal?: AbortSignal): AsyncGenerator<Uint8Array> {
+  using file = await Deno.open(path, { read: true });
+  const buf = new Uint8Array(1024 * 1024);
+  while (true) {
+    signal?.throwIfAborted();
+    const n = await file.read(buf);
+    if (n === null) return;
+    yield buf.slice(0, n);
+  }
+}
+
+/**
+ * The import candidates for a scanned output directory, rooted at `rootName`. Only files are listed, as in a Pinata
+ * multipart upload (which has no parts for directories): empty subdirectories are not part of the uploaded DAG.
+ */
+export function candidatesFor(
+  dir: string,
+  tree: OutputTree,
+  rootName: string,
+  signal?: AbortSignal,
+): ImportCandidate[] {
+  if (tree.files === 0) return [{ path: rootName }];
+  return tree.entries.filter((e) => e.kind === "file").map((e) => ({
+    path: `${rootName}/${e.path}`,
+    content: fileChunks(`${dir}/${e.path}`, signal),
+  }));
+}
+
+/** The CID of a directory as uploaded: the directory itself (not wrapped), files and subdirectories included. */
+export async function computeDirectoryCid(dir: string, options: ComputeCidOptions = {}): Promise<CID> {
+  const tree = await scanOutput(dir, { maxBytes: Number.MAX_SAFE_INTEGER });
+  return await computeTreeCid(dir, tree, options);
+}
+
+/** The CID of an already scanned directory. */
+export async function computeTreeCid(dir: string, tree: OutputTree, options: ComputeCidOptions = {}): Promise<CID> {
+  const opts = { ...importerOptionsFor(options.cidVersion ?? 1), ...options.importer, wrapWithDirectory: false };
+  let last: CID | undefined;
+  for await (const entry of importer(candidatesFor(dir, tree, "root", options.signal), discard, opts)) {
+    if (entry.path === "root") last = entry.cid;
+  }
+  if (!last) throw new Error(`The importer produced no root for ${dir}`);
+  return last;
+}
+
+/** The CID of one file's content, as `ipfs add` would give it. */
+export async function computeFileCid(path: string, options: ComputeCidOptions = {}): Promise<CID> {
+  const opts = { ...importerOptionsFor(options.cidVersion ?? 1), ...options.importer, wrapWithDirectory: false };
+  let last: CID | undefined;
+  for await (const entry of importer([{ content: fileChunks(path, options.signal) }], discard, opts)) last = entry.cid;
+  if (!last) throw new Error(`The importer produced no CID for ${path}`);
+  return last;
+}

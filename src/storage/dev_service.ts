@@ -1,0 +1,203 @@
+/**
+ * The local IPFS service: the part of Pinata's API the agent uses (`pinFileToIPFS`, `testAuthentication`) and a
+ * trustless gateway, over a blockstore on disk, with the importer settings Pinata uses. For local networks and tests.
+ */
+import { type ImportCandidate, importer } from "ipfs-unixfs-importer";
+import type { Logger } from "../log/mod.ts";
+import { importerOptionsFor } from "./cid_profile.ts";
+import { handleGateway } from "./dev_gateway.ts";
+import { DiskBlockstore } from "./disk_blockstore.ts";
+import { boundaryOf, MultipartError, readMultipart } from "./multipart_reader.ts";
+
+/** Options for {@linkcode startDevIpfs}. */
+export interface DevIpfsOptions {
+  /** TCP port; 0 picks a free one. */
+  port: number;
+  /** Where blocks and upload temp files live. */
+  dataDir: string;
+  /** The bearer token the pinning API accepts. */
+  jwt: string;
+  hostname?: string;
+  logger?: Logger;
+}
+
+/** A running local IPFS service. */
+export interface DevIpfs {
+  /** Base URL, e.g. `http://127.0.0.1:5080`: API and gateway share it. */
+  url: string;
+  port: number;
+  /** Stops the server and waits for it to finish. */
+  close(): Promise<void>;
+  [Symbol.asyncDispose](): Promise<void>;
+}
+
+/** Starts the service. */
+export async function startDevIpfs(options: DevIpfsOptions): Promise<DevIpfs> {
+  const store = await new DiskBlockstore(`${options.dataDir}/blocks`).open();
+  const tmpRoot = `${options.dataDir}/tmp`;
+  await Deno.mkdir(tmpRoot, { recursive: true });
+  const log = options.logger?.child({ component: "ipfs-dev" });
+  log?.redactor.add(options.jwt);
+  const server = Deno.serve({
+    port: options.port,
+    hostname: options.hostname ?? "127.0.0.1",
+    onListen: () => {},
+  }, async (req) => {
+    const url = new URL(req.url);
+    try {
+      if (req.method === "GET" && url.pathname.startsWith("/ipfs/")) return await handleGateway(req, url, store);
+      if (url.pathname === "/data/testAuthentication" && req.method === "GET") {
+        if (!authorized(req, options.jwt)) return unauthorized();
+        return Response.json({ message: "Congratulations! You are communicating with the Pinata API!" });
+      }
+      if (url.pathname === "/pinning/pinFileToIPFS" && req.method === "POST") {
+        if (!authorized(req, options.jwt)) {
+          await req.body?.cancel();
+          return unauthorized();
+        }
+        return await pinFile(req, store, tmpRoot, log);
+      }
+      return Response.json({ error: "not found" }, { status: 404 });
+    } catch (error) {
+      log?.warn("request failed", { path: url.pathname, error });
+      const status = error instanceof MultipartError || error instanceof BadRequest ? 400 : 500;
+      return Response.json({ error: (error as Error).message }, { status });
+    }
+  });
+  const { port } = server.addr as Deno.NetAddr;
+  const url = `http://${options.hostname ?? "127.0.0.1"}:${port}`;
+  log?.info("local IPFS service listening", { url });
+  const close = async () => {
+    await server.shutdown().catch(() => {});
+  };
+  return { url, port, close, [Symbol.asyncDispose]: close };
+}
+
+class BadRequest extends Error {
+  override name = "BadRequest";
+}
+
+function authorized(req: Request, jwt: string): boolean {
+  const got = req.headers.get("authorization") ?? "";
+  const want = `Bearer ${jwt}`;
+  // Compare without an early exit on the first differing byte.
+  let diff = got.length ^ want.length;
+  for (let i = 0; i < want.length; i++) diff |= (got.charCodeAt(i) | 0) ^ want.charCodeAt(i);
+  return diff === 0;
+}
+
+function unauthorized(): Response {
+  return Response.json({ error: { reason: "INVALID_CREDENTIALS", details: "Invalid/expired credentials" } }, {
+    status: 401,
+  });
+}
+
+function safeRelative(name: string): string {
+  const segs = name.split("/");
+  if (name.startsWith("/") || segs.some((s) => s === "" || s === "." || s === ".." || s.includes("\0"))) {
+    throw new BadRequest(`Unsafe file name ${JSON.stringify(name.slice(0, 100))}`);
+  }
+  return name;
+}
+
+async function pinFile(
+  req: Request,
+  store: DiskBlockstore,
+  tmpRoot: string,
+  log: Logger | undefined,
+): Promise<Response> {
+  const boundary = boundaryOf(req.headers.get("content-type"));
+  if (!req.body) throw new BadRequest("Empty body");
+  const tmp = await Deno.makeTempDir({ dir: tmpRoot });
+  try {
+    const files: { path: string; tmp: string }[] = [];
+    const dirs: string[] = [];
+    let pinOptions: { cidVersion?: number; wrapWithDirectory?: boolean } = {};
+    for await (const part of readMultipart(req.body, boundary)) {
+      if (part.name === "pinataOptions" || part.name === "pinataMetadata") {
+        const raw = await collectText(part.body, 64 * 1024);
+        let parsed;
+        try {
+          parsed = JSON.parse(raw);
+        } catch {
+          throw new BadRequest(`${part.name} is not JSON`);
+        }
+        if (part.name === "pinataOptions") pinOptions = parsed ?? {};
+        continue;
+      }
+      if (part.name !== "file" || part.filename === undefined) {
+        for await (const _ of part.body) { /* ignore unknown fields */ }
+        continue;
+      }
+      const path = safeRelative(part.filename);
+      if (part.contentType === "application/x-directory") {
+        for await (const _ of part.body) { /* a directory has no content */ }
+        dirs.push(path);
+        continue;
+      }
+      const tmpFile = `${tmp}/${files.length}`;
+      using file = await Deno.open(tmpFile, { write: true, createNew: true });
+      for await (const chunk of part.body) {
+        let off = 0;
+        while (off < chunk.byteLength) off += await file.write(chunk.subarray(off));
+      }
+      files.push({ path, tmp: tmpFile });
+    }
+    if (files.length === 0 && dirs.length === 0) throw new BadRequest("No files were uploaded");
+    const cidVersion = pinOptions.cidVersion === 1 ? 1 : 0;
+    const wrap = pinOptions.wrapWithDirectory === true;
+    const tops = new Set([...files.map((f) => f.path), ...dirs].map((p) => p.split("/")[0]));
+    const nested = [...files.map((f) => f.path), ...dirs].every((p) => p.includes("/") || dirs.includes(p));
+    // Pinata pins the common top-level directory when every file sits below one; otherwise a single file.
+    const rootPath = wrap
+      ? ""
+      : tops.size === 1 && nested
+      ? [...tops][0]
+      : files.length === 1
+      ? files[0].path
+      : undefined;
+    if (rootPath === undefined) throw new BadRequest("Several files without a common directory need wrapWithDirectory");
+    const candidates: ImportCandidate[] = [
+      ...dirs.map((path) => ({ path })),
+      ...files.map((f) => ({ path: f.path, content: fileChunks(f.tmp) })),
+    ];
+    const opts = { ...importerOptionsFor(cidVersion), wrapWithDirectory: wrap };
+    let root: { cid: string; size: bigint } | undefined;
+    // deno-lint-ignore no-explicit-any
+    for await (const entry of importer(candidates, store as any, opts)) {
+      if ((entry.path ?? "") === rootPath) root = { cid: entry.cid.toString(), size: entry.size };
+    }
+    if (!root) throw new BadRequest("The upload produced no root");
+    log?.info("pinned", { cid: root.cid, files: files.length });
+    return Response.json({ IpfsHash: root.cid, PinSize: Number(root.size), Timestamp: new Date().toISOString() });
+  } finally {
+    await Deno.remove(tmp, { recursive: true }).catch(() => {});
+  }
+}
+
+async function* fileChunks(path: string): AsyncGenerator<Uint8Array> {
+  using file = await Deno.open(path, { read: true });
+  while (true) {
+    const buf = new Uint8Array(1024 * 1024);
+    const n = await file.read(buf);
+    if (n === null) return;
+    yield n === buf.byteLength ? buf : buf.subarray(0, n);
+  }
+}
+
+async function collectText(body: AsyncIterable<Uint8Array>, max: number): Promise<string> {
+  const parts: Uint8Array[] = [];
+  let size = 0;
+  for await (const c of body) {
+    size += c.byteLength;
+    if (size > max) throw new BadRequest("Field too large");
+    parts.push(c.slice());
+  }
+  const out = new Uint8Array(size);
+  let off = 0;
+  for (const p of parts) {
+    out.set(p, off);
+    off += p.byteLength;
+  }
+  return new TextDecoder().decode(out);
+}

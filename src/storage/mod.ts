@@ -1,0 +1,11 @@
+/** Storage: verified IPFS input retrieval, streamed and verified Pinata uploads with a spool, and a local IPFS service. */
+export { EMPTY_DIRECTORY_CID, Storage, type StorageConfig, type UploadOptions, type UploadResult } from "./storage.ts";
+export { type StorageDetail, StorageError, type StorageReason } from "./errors.ts";
+export { fetchInput, type FetchInputOptions, type FetchInputResult, type Gateway } from "./fetch_input.ts";
+export { SINGLE_FILE_NAME } from "./unixfs_export.ts";
+export { type ComputeCidOptions, computeDirectoryCid, computeFileCid } from "./compute_cid.ts";
+export { importerOptionsFor, kuboV0ImporterOptions, serviceImporterOptions } from "./cid_profile.ts";
+export { OutputSpool, type SpooledOutput } from "./output_spool.ts";
+export { PinataClient, type PinataClientOptions, type PinResult } from "./pinata_client.ts";
+export { type DevIpfs, type DevIpfsOptions, startDevIpfs } from "./dev_service.ts";
+export { ipfsDevCommand } from "./ipfs_dev_command.ts";

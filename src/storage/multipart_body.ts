@@ -1,0 +1,89 @@
+/** A `multipart/form-data` body streamed from disk, with its exact length known before the first byte is sent. */
+
+/** One form field: text, or a file read from disk at send time. */
+export type FormPart =
+  | { name: string; value: string }
+  | { name: string; filename: string; path: string; size: number; contentType?: string };
+
+/** A body that can be produced again for each retry. */
+export interface MultipartBody {
+  contentType: string;
+  length: number;
+  /** A fresh stream of the whole body. */
+  stream(signal?: AbortSignal): ReadableStream<Uint8Array>;
+}
+
+const enc = new TextEncoder();
+const CHUNK = 256 * 1024;
+
+function quote(s: string): string {
+  // RFC 7578: names are quoted; escape the characters that would end the quoted string or the header.
+  return s.replaceAll("\\", "\\\\").replaceAll('"', "%22").replaceAll("\r", "%0D").replaceAll("\n", "%0A");
+}
+
+function partHeader(boundary: string, part: FormPart): Uint8Array {
+  const disposition = "filename" in part
+    ? `form-data; name="${quote(part.name)}"; filename="${quote(part.filename)}"`
+    : `form-data; name="${quote(part.name)}"`;
+  const type = "filename" in part ? `\r\nContent-Type: ${part.contentType ?? "application/octet-stream"}` : "";
+  return enc.encode(`--${boundary}\r\nContent-Disposition: ${disposition}${type}\r\n\r\n`);
+}
+
+/** Builds the body; file parts are opened only when the stream reaches them, and must keep their scanned size. */
+export function multipartBody(parts: FormPart[]): MultipartBody {
+  const boundary = `----lamda${crypto.randomUUID().replaceAll("-", "")}`;
+  const headers = parts.map((p) => partHeader(boundary, p));
+  const values = parts.map((p) => ("value" in p ? enc.encode(p.value) : undefined));
+  const trailer = enc.encode(`--${boundary}--\r\n`);
+  let length = trailer.byteLength;
+  parts.forEach((p, i) => {
+    length += headers[i].byteLength + ("value" in p ? values[i]!.byteLength : p.size) + 2;
+  });
+  const crlf = enc.encode("\r\n");
+  async function* generate(signal?: AbortSignal): AsyncGenerator<Uint8Array> {
+    for (let i = 0; i < parts.length; i++) {
+      signal?.throwIfAborted();
+      const part = parts[i];
+      yield headers[i];
+      if ("value" in part) {
+        yield values[i]!;
+      } else {
+        using file = await Deno.open(part.path, { read: true });
+        let sent = 0;
+        while (true) {
+          const buf = new Uint8Array(CHUNK);
+          const n = await file.read(buf);
+          if (n === null) break;
+          sent += n;
+          if (sent > part.size) break;
+          yield n === CHUNK ? buf : buf.subarray(0, n);
+        }
+        // The length was announced up front: a file that changed size would corrupt the request.
+        if (sent !== part.size) throw new Error(`File ${part.filename} changed size during upload`);
+      }
+      yield crlf;
+    }
+    yield trailer;
+  }
+  return {
+    contentType: `multipart/form-data; boundary=${boundary}`,
+    length,
+    stream(signal) {
+      const it = generate(signal);
+      return new ReadableStream<Uint8Array>({
+        async pull(controller) {
+          try {
+            const next = await it.next();
+            if (next.done) controller.close();
+            else controller.enqueue(next.value);
+          } catch (error) {
+            controller.error(error);
+          }
+        },
+        async cancel() {
+          await it.return(undefined);
+        },
+      }, { highWaterMark: 4 });
+    },
+  };
+}

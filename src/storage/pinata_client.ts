@@ -1,0 +1,168 @@
+/** Pinata's pinning API: `pinFileToIPFS` as a streamed directory upload with retries, and `testAuthentication`. */
+import { timeoutSignal } from "../timeout_signal.ts";
+import { z } from "zod";
+import type { Logger } from "../log/mod.ts";
+import { backoffDelay, retryAfterMs, sleep } from "./backoff.ts";
+import { StorageError } from "./errors.ts";
+import { type FormPart, multipartBody } from "./multipart_body.ts";
+import type { OutputTree } from "./output_tree.ts";
+
+/** Settings of {@linkcode PinataClient}. */
+export interface PinataClientOptions {
+  /** PINATA_API_URL. */
+  apiUrl: string;
+  /** PINATA_JWT; never logged, never in errors. */
+  jwt: string | undefined;
+  /** Retries after the first attempt (UPLOAD_RETRIES). */
+  retries: number;
+  /** First backoff delay (UPLOAD_RETRY_BACKOFF). */
+  backoffBaseMs: number;
+  /** Longest backoff delay. */
+  backoffMaxMs?: number;
+  /** Per attempt, whole upload (UPLOAD_TIMEOUT). */
+  attemptTimeoutMs: number;
+  logger?: Logger;
+}
+
+/** Pinata's answer to a pin. */
+export interface PinResult {
+  cid: string;
+  pinSize: number;
+  timestamp: string;
+  attempts: number;
+}
+
+/** What gets pinned: a scanned directory, its name on Pinata and key-values. */
+export interface PinDirectoryRequest {
+  dir: string;
+  tree: OutputTree;
+  /** Name of the wrapping directory in part file names (does not change the CID). */
+  rootName: string;
+  name: string;
+  keyvalues: Record<string, string>;
+  signal?: AbortSignal;
+}
+
+const PinResponse = z.object({ IpfsHash: z.string().min(1), PinSize: z.number(), Timestamp: z.string() });
+
+/** A client of Pinata's pinning API (or the local IPFS service, which speaks the same). */
+export class PinataClient {
+  #opts: PinataClientOptions;
+
+  constructor(options: PinataClientOptions) {
+    this.#opts = options;
+  }
+
+  /** Checks the JWT with `GET /data/testAuthentication`. */
+  async testAuthentication(signal?: AbortSignal): Promise<void> {
+    const res = await this.#send("/data/testAuthentication", { method: "GET", signal }).catch((error) => {
+      throw new StorageError("upload_failed", "network", `Pinata unreachable: ${this.#clean(error)}`, {
+        cause: error,
+      });
+    });
+    await this.#check(res);
+    await res.body?.cancel();
+  }
+
+  /** Uploads `tree` (files under `dir`) as one directory; retries 429, 5xx and connection failures with backoff. */
+  async pinDirectory(req: PinDirectoryRequest): Promise<PinResult> {
+    const parts: FormPart[] = [
+      { name: "pinataOptions", value: JSON.stringify({ cidVersion: 1, wrapWithDirectory: false }) },
+      { name: "pinataMetadata", value: JSON.stringify({ name: req.name, keyvalues: req.keyvalues }) },
+    ];
+    for (const e of req.tree.entries) {
+      if (e.kind !== "file") continue;
+      parts.push({ name: "file", filename: `${req.rootName}/${e.path}`, path: `${req.dir}/${e.path}`, size: e.size });
+    }
+    const body = multipartBody(parts);
+    const log = this.#opts.logger;
+    let lastError: StorageError | undefined;
+    for (let attempt = 0; attempt <= this.#opts.retries; attempt++) {
+      req.signal?.throwIfAborted();
+      let waitMs = backoffDelay(attempt, this.#opts.backoffBaseMs, this.#opts.backoffMaxMs ?? 60_000);
+      try {
+        const timeout = timeoutSignal(this.#opts.attemptTimeoutMs);
+        const signal = req.signal ? AbortSignal.any([req.signal, timeout]) : timeout;
+        const res = await this.#send("/pinning/pinFileToIPFS", {
+          method: "POST",
+          signal,
+          body: body.stream(signal),
+          // Deno sends stream bodies chunked (it drops a Content-Length header), so none is set here.
+          headers: { "content-type": body.contentType },
+        });
+        waitMs = retryAfterMs(res.headers.get("retry-after")) ?? waitMs;
+        await this.#check(res);
+        const parsed = PinResponse.safeParse(await res.json());
+        if (!parsed.success) {
+          throw new StorageError("upload_failed", "http_status", "Pinata answered 200 without a valid IpfsHash", {
+            retryable: false,
+          });
+        }
+        return {
+          cid: parsed.data.IpfsHash,
+          pinSize: parsed.data.PinSize,
+          timestamp: parsed.data.Timestamp,
+          attempts: attempt + 1,
+        };
+      } catch (error) {
+        if (req.signal?.aborted) {
+          throw new StorageError("upload_failed", "aborted", "Upload cancelled", { cause: req.signal.reason });
+        }
+        lastError = error instanceof StorageError ? error : new StorageError(
+          "upload_failed",
+          "network",
+          `Upload to Pinata failed: ${this.#clean(error)}`,
+          { cause: error, retryable: true },
+        );
+        if (!lastError.retryable) throw lastError;
+        log?.warn("upload attempt failed", { attempt: attempt + 1, detail: lastError.detail, error: lastError });
+        if (attempt < this.#opts.retries) {
+          await sleep(Math.min(waitMs, this.#opts.backoffMaxMs ?? 60_000), req.signal).catch(() => {});
+        }
+      }
+    }
+    throw new StorageError(
+      "upload_failed",
+      lastError?.detail ?? "network",
+      `Upload failed after ${this.#opts.retries + 1} attempt(s): ${lastError?.message}`,
+      { cause: lastError, retryable: true },
+    );
+  }
+
+  #send(path: string, init: RequestInit): Promise<Response> {
+    if (!this.#opts.jwt) {
+      throw new StorageError("upload_failed", "unauthorized", "PINATA_JWT is not set: outputs cannot be uploaded", {
+        retryable: false,
+      });
+    }
+    const headers = new Headers(init.headers);
+    headers.set("authorization", `Bearer ${this.#opts.jwt}`);
+    return fetch(`${this.#opts.apiUrl.replace(/\/+$/, "")}${path}`, { ...init, headers });
+  }
+
+  async #check(res: Response): Promise<void> {
+    if (res.ok) return;
+    const text = this.#clean((await res.text().catch(() => "")).slice(0, 300));
+    const s = res.status;
+    if (s === 401 || s === 403) {
+      throw new StorageError("upload_failed", "unauthorized", `Pinata rejected the JWT (HTTP ${s}): ${text}`, {
+        retryable: false,
+      });
+    }
+    const retryable = s === 429 || s === 408 || s >= 500;
+    throw new StorageError(
+      "upload_failed",
+      retryable ? "network" : "http_status",
+      `Pinata answered HTTP ${s}: ${text}`,
+      {
+        retryable,
+      },
+    );
+  }
+
+  /** Error text with the JWT removed, whatever echoed it. */
+  #clean(value: unknown): string {
+    const text = value instanceof Error ? value.message : String(value);
+    return this.#opts.jwt ? text.split(this.#opts.jwt).join("[REDACTED]") : text;
+  }
+}

@@ -1,0 +1,183 @@
+/** The storage component as the job pipeline uses it: verified inputs in, spooled and verified outputs out. */
+import type { Config } from "../config/mod.ts";
+import type { Logger } from "../log/mod.ts";
+import { computeTreeCid } from "./compute_cid.ts";
+import { StorageError } from "./errors.ts";
+import { fetchInput, type FetchInputResult, type Gateway } from "./fetch_input.ts";
+import { OutputSpool, type SpooledOutput } from "./output_spool.ts";
+import { scanOutput } from "./output_tree.ts";
+import { PinataClient } from "./pinata_client.ts";
+
+/** The settings {@linkcode Storage} needs (a subset of the agent's config). */
+export type StorageConfig = Pick<
+  Config,
+  | "dataDir"
+  | "pinataJwt"
+  | "pinataApiUrl"
+  | "ipfsGateways"
+  | "pinataGateway"
+  | "pinataGatewayKey"
+  | "ipfsFetchFormat"
+  | "inputMaxBytes"
+  | "inputMaxEntries"
+  | "ipfsRequestTimeout"
+  | "ipfsInactivityTimeout"
+  | "inputFetchTimeout"
+  | "inputFetchRetries"
+  | "outputMaxBytes"
+  | "uploadRetries"
+  | "uploadRetryBackoff"
+  | "uploadTimeout"
+  | "outputSpoolTtl"
+>;
+
+/** A finished upload. */
+export interface UploadResult {
+  /** The output directory's CID (as computed locally and confirmed by the service). */
+  cid: string;
+  bytes: number;
+  files: number;
+  attempts: number;
+}
+
+/** Options of an upload. */
+export interface UploadOptions {
+  jobId: string;
+  agentAddress: string;
+  signal?: AbortSignal;
+}
+
+/** The CIDv1 of the empty UnixFS directory: the output CID of a job that wrote nothing. */
+export const EMPTY_DIRECTORY_CID = "bafybeiczsscdsbs7ffqz55asqdf3smv6klcw3gofszvwlyarci47bgf354";
+
+/** Verified retrieval and spooled, verified upload, configured once. */
+export class Storage {
+  readonly spool: OutputSpool;
+  #config: StorageConfig;
+  #logger: Logger;
+  #pinata: PinataClient;
+  // Backoff between gateway rounds; tests shorten it.
+  #fetchBackoffMs: number;
+
+  constructor(config: StorageConfig, logger: Logger, options: { fetchBackoffMs?: number } = {}) {
+    this.#config = config;
+    this.#logger = logger.child({ component: "storage" });
+    this.#logger.redactor.add(config.pinataJwt);
+    this.#logger.redactor.add(config.pinataGatewayKey);
+    this.spool = new OutputSpool(config.dataDir);
+    this.#fetchBackoffMs = options.fetchBackoffMs ?? 1000;
+    this.#pinata = new PinataClient({
+      apiUrl: config.pinataApiUrl,
+      jwt: config.pinataJwt,
+      retries: config.uploadRetries,
+      backoffBaseMs: config.uploadRetryBackoff,
+      attemptTimeoutMs: config.uploadTimeout,
+      logger: this.#logger,
+    });
+  }
+
+  /** The gateways in the order they are tried: the dedicated Pinata gateway first, then IPFS_GATEWAYS. */
+  gateways(): Gateway[] {
+    const list: Gateway[] = [];
+    if (this.#config.pinataGateway) {
+      const headers: Record<string, string> = {};
+      if (this.#config.pinataGatewayKey) headers["x-pinata-gateway-token"] = this.#config.pinataGatewayKey;
+      list.push({ url: this.#config.pinataGateway, headers });
+    }
+    for (const url of this.#config.ipfsGateways) if (!list.some((g) => g.url === url)) list.push({ url });
+    return list;
+  }
+
+  /** Retrieves and verifies `cid` into `destDir` (DESIGN.md §1.4 layout). */
+  fetchInput(
+    cid: string,
+    destDir: string,
+    options: { signal?: AbortSignal; logger?: Logger } = {},
+  ): Promise<FetchInputResult> {
+    const c = this.#config;
+    return fetchInput(cid, destDir, {
+      gateways: this.gateways(),
+      maxBytes: c.inputMaxBytes,
+      maxEntries: c.inputMaxEntries,
+      requestTimeoutMs: c.ipfsRequestTimeout,
+      inactivityTimeoutMs: c.ipfsInactivityTimeout,
+      totalTimeoutMs: c.inputFetchTimeout,
+      retries: c.inputFetchRetries,
+      backoffBaseMs: this.#fetchBackoffMs,
+      format: c.ipfsFetchFormat,
+      signal: options.signal,
+      logger: options.logger ?? this.#logger,
+    });
+  }
+
+  /**
+   * Checks the output (no symlinks, within OUTPUT_MAX_BYTES), moves it into the spool, and uploads it. On success the
+   * spool entry is removed; after retries are spent it stays for {@linkcode resumeUpload} until OUTPUT_SPOOL_TTL.
+   */
+  async uploadOutput(dir: string, options: UploadOptions): Promise<UploadResult> {
+    await scanOutput(dir, { maxBytes: this.#config.outputMaxBytes });
+    await this.spool.add(dir, options.jobId, options.agentAddress);
+    return await this.resumeUpload(options.jobId, options.signal);
+  }
+
+  /** Uploads a spooled output (after a restart, or a retry later); removes it once uploaded. */
+  async resumeUpload(jobId: string, signal?: AbortSignal): Promise<UploadResult> {
+    const item = await this.spool.get(jobId);
+    if (!item) throw new StorageError("upload_failed", "unsupported", `No spooled output for job ${jobId}`);
+    const log = this.#logger.child({ job_id: jobId });
+    const tree = await scanOutput(item.dir, { maxBytes: this.#config.outputMaxBytes });
+    // Hash locally while uploading: both read the same files, the page cache serves the second reader.
+    const localCid = computeTreeCid(item.dir, tree, { cidVersion: 1, signal }).then(String);
+    localCid.catch(() => {});
+    if (tree.files === 0) {
+      const local = await localCid;
+      // Pinata cannot take a multipart upload without files; the empty directory's CID is a constant.
+      await this.spool.remove(jobId);
+      log.info("output is empty; nothing to upload", { cid: local });
+      return { cid: local, bytes: 0, files: 0, attempts: 0 };
+    }
+    let pinned;
+    try {
+      pinned = await this.#pinata.pinDirectory({
+        dir: item.dir,
+        tree,
+        rootName: "output",
+        name: `lamda-job-${jobId}`,
+        keyvalues: { job_id: jobId, agent_address: item.agentAddress },
+        signal,
+      });
+    } catch (error) {
+      await this.spool.recordAttempt(jobId, (error as Error).message);
+      log.warn("output upload failed; kept in spool", { error, spooled: item.dir });
+      throw error;
+    }
+    const local = await localCid;
+    if (pinned.cid !== local) {
+      await this.spool.recordAttempt(jobId, `cid mismatch ${pinned.cid} != ${local}`);
+      throw new StorageError(
+        "upload_failed",
+        "cid_mismatch",
+        `The service returned CID ${pinned.cid} but the output's CID computed locally is ${local}`,
+        { retryable: false },
+      );
+    }
+    await this.spool.remove(jobId);
+    log.info("output uploaded", { cid: local, bytes: tree.bytes, files: tree.files, attempts: pinned.attempts });
+    return { cid: local, bytes: tree.bytes, files: tree.files, attempts: pinned.attempts };
+  }
+
+  /** Outputs waiting in the spool (e.g. after a restart), oldest first. */
+  listSpooledOutputs(): Promise<SpooledOutput[]> {
+    return this.spool.list();
+  }
+
+  /** Deletes spooled outputs older than OUTPUT_SPOOL_TTL; returns their job ids. */
+  expireSpool(now = Date.now()): Promise<string[]> {
+    return this.spool.expire(this.#config.outputSpoolTtl, now);
+  }
+
+  /** Checks the Pinata JWT. */
+  testAuthentication(signal?: AbortSignal): Promise<void> {
+    return this.#pinata.testAuthentication(signal);
+  }
+}

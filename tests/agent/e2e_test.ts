@@ -1,0 +1,69 @@
+/** End to end on a real local network: NATS dispatch → verified input → hardened container → upload → completed. */
+import assert from "node:assert/strict";
+import { verifyReceipt } from "../../src/agent/receipt.ts";
+import { fetchInput } from "../../src/storage/mod.ts";
+import { AgentProcess } from "../support/agent_process.ts";
+import { DOCKER_HOST, dockerMissing } from "../support/docker.ts";
+import { LocalNetwork } from "../support/local_network.ts";
+import { natsServerMissing } from "../support/nats_server.ts";
+import { serviceAvailable } from "../support/service.ts";
+import { jobContainers, StatusWatch } from "./helpers.ts";
+
+const ready = serviceAvailable("dockerd", await dockerMissing()) &&
+  serviceAvailable("nats-server", natsServerMissing());
+
+Deno.test({
+  name: "a seed-format job goes processing → completed with a verifiable output CID and a signed receipt",
+  ignore: !ready,
+  async fn() {
+    await using net = await LocalNetwork.start();
+    const dataDir = await Deno.makeTempDir({ prefix: "lamda-agent-" });
+    try {
+      await using agent = AgentProcess.start({ env: net.agentEnv(dataDir) });
+      await agent.ready();
+      await using watch = await StatusWatch.open(net.nats.url);
+      const input = await net.addFile("data.txt", "hello lamda\n");
+      await watch.dispatch(net.agentAddress, { job_id: "e2e-1", image_name: net.image, input_file_cid: input });
+      const done = await watch.terminal("e2e-1");
+      assert.equal(done.status, "completed", JSON.stringify(done));
+      const seq = watch.of("e2e-1").map((s) => s.status);
+      assert.equal(seq[0], "processing");
+      assert.equal(seq.at(-1), "completed");
+      for (const field of ["agent_address", "job_id", "status", "output_cid", "timestamp"]) {
+        assert.ok(field in done, `status has ${field}`);
+      }
+      assert.equal(done.agent_address, net.agentAddress);
+      assert.equal(done.exit_code, 0);
+      const receipt = verifyReceipt(done.receipt, net.agentAddress);
+      assert.ok(receipt.valid, JSON.stringify(receipt));
+      assert.equal(receipt.receipt.output_cid, done.output_cid);
+
+      // The output CID retrieves the right bytes through the (verifying) gateway client.
+      const out = await Deno.makeTempDir();
+      try {
+        await fetchInput(done.output_cid as string, out, {
+          gateways: [{ url: net.ipfs.url }],
+          maxBytes: 1 << 20,
+          maxEntries: 100,
+          requestTimeoutMs: 10_000,
+          inactivityTimeoutMs: 10_000,
+          totalTimeoutMs: 30_000,
+          retries: 0,
+        });
+        assert.equal(await Deno.readTextFile(`${out}/result.txt`), "HELLO LAMDA\n");
+        assert.equal((await Deno.readTextFile(`${out}/size.txt`)).trim(), "12");
+      } finally {
+        await Deno.remove(out, { recursive: true });
+      }
+      assert.deepEqual(await jobContainers(DOCKER_HOST, "e2e-1"), [], "no container left behind");
+
+      agent.signal("SIGTERM");
+      const status = await agent.exit();
+      assert.equal(status.code, 0, agent.tail());
+      const leaked = agent.lines.filter((l) => l.includes(net.agentKey.slice(2)));
+      assert.deepEqual(leaked, [], "the private key never reaches a log line");
+    } finally {
+      await Deno.remove(dataDir, { recursive: true }).catch(() => {});
+    }
+  },
+});

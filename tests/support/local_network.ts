@@ -1,0 +1,152 @@
+/**
+ * A whole local Lamda network for end-to-end tests and the demo: nats-server (JetStream), anvil with the reference
+ * NodeReputation contract, the local IPFS service, and the Docker daemon at DOCKER_HOST with a busybox job image.
+ */
+import { JsonRpcProvider, Wallet } from "ethers";
+import { deployReferenceContract } from "../../src/chain/reference_contract.ts";
+import { type DevIpfs, startDevIpfs } from "../../src/storage/mod.ts";
+import { Anvil, ANVIL_KEYS } from "./anvil.ts";
+import { DockerClient, importBusyboxImage } from "../../src/docker/mod.ts";
+import { DOCKER_HOST } from "./docker.ts";
+import { NatsServer } from "./nats_server.ts";
+import { freePort } from "./ports.ts";
+
+/** The sample job image: its own CMD upper-cases `/input/input` into `/output/result.txt`. */
+export const SAMPLE_IMAGE = "lamda-sample/uppercase:1";
+
+/** Builds {@linkcode SAMPLE_IMAGE} from the host's static busybox through the Engine API (no registry needed). */
+export async function buildSampleImage(dockerHost = DOCKER_HOST): Promise<string> {
+  using docker = new DockerClient(dockerHost);
+  await importBusyboxImage(docker, SAMPLE_IMAGE, {
+    changes: [
+      'CMD ["/bin/sh", "-c", "tr a-z A-Z < /input/input > /output/result.txt && wc -c < /input/input > /output/size.txt"]',
+      "ENV PATH=/bin",
+    ],
+  });
+  return SAMPLE_IMAGE;
+}
+
+/** A test-only bearer token for the local IPFS service (not a real Pinata credential). */
+export const DEV_PINATA_JWT = "dev-local-jwt-7f3a9c1e5b2d4086a1c3e5f7091b2d4c";
+
+/** Options of {@linkcode LocalNetwork.start}. */
+export interface LocalNetworkOptions {
+  /** anvil's key index for the agent (default 1; 0 deploys the contract). */
+  agentKeyIndex?: number;
+}
+
+/** The running services and the agent environment that points at them. */
+export class LocalNetwork implements AsyncDisposable {
+  readonly nats: NatsServer;
+  readonly anvil: Anvil;
+  readonly ipfs: DevIpfs;
+  readonly contractAddress: string;
+  readonly agentKey: string;
+  readonly agentAddress: string;
+  readonly image: string;
+  readonly dir: string;
+
+  private constructor(
+    parts: Pick<
+      LocalNetwork,
+      "nats" | "anvil" | "ipfs" | "contractAddress" | "agentKey" | "agentAddress" | "image" | "dir"
+    >,
+  ) {
+    this.nats = parts.nats;
+    this.anvil = parts.anvil;
+    this.ipfs = parts.ipfs;
+    this.contractAddress = parts.contractAddress;
+    this.agentKey = parts.agentKey;
+    this.agentAddress = parts.agentAddress;
+    this.image = parts.image;
+    this.dir = parts.dir;
+  }
+
+  /** Starts every service; whatever started is stopped again if a later one fails. */
+  static async start(options: LocalNetworkOptions = {}): Promise<LocalNetwork> {
+    const stack = new AsyncDisposableStack();
+    try {
+      const dir = await Deno.makeTempDir({ prefix: "lamda-net-" });
+      stack.defer(() => Deno.remove(dir, { recursive: true }).catch(() => {}));
+      const [nats, anvil, image] = await Promise.all([
+        NatsServer.start(),
+        Anvil.start({ chainId: 5611 }),
+        buildSampleImage(),
+      ]);
+      stack.use(nats);
+      stack.use(anvil);
+      const ipfs = stack.use(await startDevIpfs({ port: 0, dataDir: `${dir}/ipfs`, jwt: DEV_PINATA_JWT }));
+      const provider = new JsonRpcProvider(anvil.url, undefined, { staticNetwork: true });
+      let contractAddress: string;
+      try {
+        const contract = await deployReferenceContract(new Wallet(ANVIL_KEYS[0], provider));
+        contractAddress = contract.address;
+      } finally {
+        provider.destroy();
+      }
+      const agentKey = ANVIL_KEYS[options.agentKeyIndex ?? 1];
+      const net = new LocalNetwork({
+        nats,
+        anvil,
+        ipfs,
+        contractAddress,
+        agentKey,
+        agentAddress: new Wallet(agentKey).address,
+        image,
+        dir,
+      });
+      stack.move();
+      return net;
+    } catch (error) {
+      await stack.disposeAsync();
+      throw error;
+    }
+  }
+
+  /** The agent's environment for this network (CPU-only mode, JetStream intake, HTTP on a free port). */
+  agentEnv(dataDir: string, extra: Record<string, string> = {}): Record<string, string> {
+    return {
+      AGENT_PRIVATE_KEY: this.agentKey,
+      OPBNB_RPC_URL: this.anvil.url,
+      CHAIN_ID: "5611",
+      REPUTATION_CONTRACT_ADDRESS: this.contractAddress,
+      NATS_URL: this.nats.url,
+      DOCKER_HOST,
+      PINATA_JWT: DEV_PINATA_JWT,
+      PINATA_API_URL: this.ipfs.url,
+      IPFS_GATEWAYS: this.ipfs.url,
+      GPU_REQUIRED: "false",
+      CPU_ONLY_SLOTS: "4",
+      DATA_DIR: dataDir,
+      HTTP_ADDR: `127.0.0.1:${freePort()}`,
+      HEARTBEAT_INTERVAL: "5s",
+      JOB_INTAKE: "jetstream",
+      JETSTREAM_CREATE_STREAMS: "true",
+      PRESENCE_INTERVAL: "1s",
+      LOG_LEVEL: "debug",
+      ...extra,
+    };
+  }
+
+  /** Adds one file to the local IPFS service (as a renter would through Pinata) and returns its CID. */
+  async addFile(name: string, bytes: Uint8Array<ArrayBuffer> | string): Promise<string> {
+    const form = new FormData();
+    form.append("file", new Blob([typeof bytes === "string" ? new TextEncoder().encode(bytes) : bytes]), name);
+    form.append("pinataOptions", JSON.stringify({ cidVersion: 1 }));
+    const res = await fetch(`${this.ipfs.url}/pinning/pinFileToIPFS`, {
+      method: "POST",
+      headers: { authorization: `Bearer ${DEV_PINATA_JWT}` },
+      body: form,
+    });
+    const body = await res.json() as { IpfsHash?: string; error?: unknown };
+    if (!res.ok || !body.IpfsHash) throw new Error(`Cannot add ${name}: ${res.status} ${JSON.stringify(body)}`);
+    return body.IpfsHash;
+  }
+
+  async [Symbol.asyncDispose](): Promise<void> {
+    await this.ipfs.close();
+    await this.anvil[Symbol.asyncDispose]();
+    await this.nats[Symbol.asyncDispose]();
+    await Deno.remove(this.dir, { recursive: true }).catch(() => {});
+  }
+}
