@@ -63,15 +63,25 @@ async function ensureStream(
   if (!s.createStreams) {
     throw new BusError(`JetStream stream ${name} does not exist (set JETSTREAM_CREATE_STREAMS=true to create it)`);
   }
-  try {
-    await jsm.streams.add({
-      name,
-      ...cfg,
-      num_replicas: s.replicas ?? 1,
-      duplicate_window: ns(120_000),
-    });
-  } catch (error) {
-    throw new BusError(`Cannot create JetStream stream ${name}: ${(error as Error).message}`, { cause: error });
+  // A cluster that is still forming answers "no suitable peers for placement" for a while: retry those, briefly.
+  const deadline = Date.now() + 30_000;
+  for (let delay = 250;; delay = Math.min(delay * 2, 2000)) {
+    try {
+      await jsm.streams.add({
+        name,
+        ...cfg,
+        num_replicas: s.replicas ?? 1,
+        duplicate_window: ns(120_000),
+      });
+      return;
+    } catch (error) {
+      const transient = /no suitable peers|insufficient resources|not (yet )?ready|temporarily unavailable/i
+        .test((error as Error).message);
+      if (!transient || Date.now() + delay > deadline) {
+        throw new BusError(`Cannot create JetStream stream ${name}: ${(error as Error).message}`, { cause: error });
+      }
+      await new Promise((r) => setTimeout(r, delay));
+    }
   }
 }
 
