@@ -4,7 +4,8 @@ import type { Logger } from "../log/mod.ts";
 import { MIN_HEARTBEAT_INTERVAL_MS } from "../config/vars/chain.ts";
 import { ChainError } from "./errors.ts";
 import { bumpFees, currentFees, type Fees, maxCost } from "./fees.ts";
-import { describeError, sleep } from "./registration.ts";
+import { describeError } from "./registration.ts";
+import { sleep } from "../timers.ts";
 import type { ChainSession } from "./session.ts";
 import { type CallRequest, SendError, type SentTx } from "./tx.ts";
 

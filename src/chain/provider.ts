@@ -1,5 +1,5 @@
 /** A JSON-RPC provider over several HTTP endpoints: per-request timeout, failover in order, fixed network. */
-import { timeoutSignal } from "../timeout_signal.ts";
+import { timeoutSignal } from "../timers.ts";
 import { JsonRpcApiProvider, type JsonRpcPayload, type JsonRpcResult, Network } from "ethers";
 import { redactUrl } from "../config/mod.ts";
 import type { Logger } from "../log/mod.ts";

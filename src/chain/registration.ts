@@ -1,5 +1,6 @@
 /** Registration on NodeReputation: read first, send `registerNode` only when missing or when the GPU changed. */
 import type { TransactionReceipt } from "ethers";
+import { sleep } from "../timers.ts";
 import type { Logger } from "../log/mod.ts";
 import { ChainError, shortMessage } from "./errors.ts";
 import { bumpFees, currentFees, type Fees } from "./fees.ts";
@@ -138,22 +139,6 @@ export async function sendAndConfirm(
     `${what} was not mined after ${sent.length} attempt(s) within MAX_FEE_PER_GAS ${sender.caps.maxFeePerGas} wei` +
       (sent.length ? ` (last tx ${sent[sent.length - 1].hash})` : ""),
   );
-}
-
-/** Sleeps `ms`, or rejects when `signal` aborts. */
-export function sleep(ms: number, signal?: AbortSignal): Promise<void> {
-  return new Promise((resolve, reject) => {
-    if (signal?.aborted) return reject(signal.reason);
-    const timer = setTimeout(() => {
-      signal?.removeEventListener("abort", onAbort);
-      resolve();
-    }, ms);
-    const onAbort = () => {
-      clearTimeout(timer);
-      reject(signal!.reason);
-    };
-    signal?.addEventListener("abort", onAbort, { once: true });
-  });
 }
 
 /** Describes an error in one line for logs and status output. */

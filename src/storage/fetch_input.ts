@@ -1,8 +1,9 @@
 /** Verified retrieval of a CID from an ordered list of trustless gateways into a job's input directory. */
-import { timeoutSignal } from "../timeout_signal.ts";
+import { timeoutSignal } from "../timers.ts";
 import type { CID } from "multiformats/cid";
 import type { Logger } from "../log/mod.ts";
-import { backoffDelay, sleep } from "./backoff.ts";
+import { backoffDelay } from "./backoff.ts";
+import { sleep } from "../timers.ts";
 import { BlockSpool } from "./block_spool.ts";
 import { MAX_BLOCK_BYTES, parseCid } from "./block_verify.ts";
 import { ingestCar } from "./car_ingest.ts";

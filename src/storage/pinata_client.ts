@@ -1,8 +1,9 @@
 /** Pinata's pinning API: `pinFileToIPFS` as a streamed directory upload with retries, and `testAuthentication`. */
-import { timeoutSignal } from "../timeout_signal.ts";
+import { timeoutSignal } from "../timers.ts";
 import { z } from "zod";
 import type { Logger } from "../log/mod.ts";
-import { backoffDelay, retryAfterMs, sleep } from "./backoff.ts";
+import { backoffDelay, retryAfterMs } from "./backoff.ts";
+import { sleep } from "../timers.ts";
 import { StorageError } from "./errors.ts";
 import { type FormPart, multipartBody } from "./multipart_body.ts";
 import type { OutputTree } from "./output_tree.ts";

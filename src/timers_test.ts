@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { timeoutSignal } from "./timeout_signal.ts";
+import { timeoutSignal } from "./timers.ts";
 
 Deno.test("timeoutSignal aborts with a TimeoutError after its delay", async () => {
   const signal = timeoutSignal(20);
@@ -16,7 +16,7 @@ Deno.test("timeoutSignal aborts with a TimeoutError after its delay", async () =
 });
 
 Deno.test("a pending timeoutSignal does not keep the process alive", async () => {
-  const code = `import { timeoutSignal } from ${JSON.stringify(new URL("./timeout_signal.ts", import.meta.url).href)};
+  const code = `import { timeoutSignal } from ${JSON.stringify(new URL("./timers.ts", import.meta.url).href)};
     timeoutSignal(60000).addEventListener("abort", () => {});`;
   const t0 = Date.now();
   const out = await new Deno.Command(Deno.execPath(), { args: ["eval", code], stdout: "null", stderr: "piped" })
