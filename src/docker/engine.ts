@@ -1,5 +1,5 @@
 /** The Docker engine as the agent uses it: connect (version, /info checks), images, job containers, recovery. */
-import { timeoutSignal } from "../timeout_signal.ts";
+import { timeoutSignal } from "../timers.ts";
 import type { Config } from "../config/mod.ts";
 import type { Logger } from "../log/mod.ts";
 import { DockerClient, DockerError } from "./client.ts";

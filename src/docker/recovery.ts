@@ -1,5 +1,5 @@
 /** Crash recovery: list this agent's labelled containers, re-attach to one job's container, remove orphans. */
-import { timeoutSignal } from "../timeout_signal.ts";
+import { timeoutSignal } from "../timers.ts";
 import type { Logger } from "../log/mod.ts";
 import type { DockerClient } from "./client.ts";
 import { LABELS } from "./container_spec.ts";

@@ -1,5 +1,5 @@
 /** Runs a created container to its end: start, logs, wait under the time limit, stop with grace, classify, remove. */
-import { timeoutSignal } from "../timeout_signal.ts";
+import { timeoutSignal } from "../timers.ts";
 import type { Logger } from "../log/mod.ts";
 import { type DockerClient, DockerError } from "./client.ts";
 import { demultiplex, type LogStream, TailBuffer } from "./log_demux.ts";
