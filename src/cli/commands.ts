@@ -1,6 +1,8 @@
 /** The command table. */
+import { doctorCommand } from "../agent/doctor.ts";
 import { runCommand } from "../agent/run_command.ts";
 import { verifyReceiptCommand } from "../agent/receipt_command.ts";
+import { submitCommand } from "../agent/submit.ts";
 import { createRegisterCommand, statusCommand } from "../chain/mod.ts";
 import { detectGpus, gpuCommand, gpuOptionsFromConfig, registrationSpec } from "../gpu/mod.ts";
 import { permissionsCommand } from "../permissions/mod.ts";
@@ -28,6 +30,8 @@ export const COMMANDS: Command[] = [
   registerCommand,
   { ...statusCommand, usesKey: true },
   verifyReceiptCommand,
+  doctorCommand,
+  submitCommand,
   permissionsCommand,
   ipfsDevCommand,
   versionCommand,

@@ -1,0 +1,180 @@
+/** The doctor's local checks: configuration, DATA_DIR, nvidia-smi and GPU health, Docker and its NVIDIA runtime. */
+import { join } from "node:path";
+import { chainSettings, loadWallet } from "../chain/mod.ts";
+import type { Config } from "../config/mod.ts";
+import { DockerEngine, engineOptionsFromConfig } from "../docker/mod.ts";
+import { detectGpus, GpuError, gpuOptionsFromConfig, readGpuHealth } from "../gpu/mod.ts";
+import type { Logger } from "../log/mod.ts";
+import { type CheckOutcome, type DoctorCheck, fail, oneLine, pass, warn } from "./doctor_report.ts";
+
+/** GPU temperature above which the health check warns, in °C. */
+export const HOT_GPU_C = 85;
+
+const NVIDIA_RUNTIME_FIX =
+  "install nvidia-container-toolkit, run `sudo nvidia-ctk runtime configure --runtime=docker` " +
+  "and restart dockerd";
+
+/** Shared, lazily started probes: checks that depend on the same connection reuse one attempt. */
+export interface LocalProbes {
+  /** The node's address from AGENT_PRIVATE_KEY / AGENT_KEYSTORE, or undefined when no key is configured. */
+  address(): Promise<string | undefined>;
+  docker(): Promise<DockerEngine>;
+}
+
+/** Builds the shared probes; `close` releases what they opened. */
+export function localProbes(config: Config, logger: Logger): LocalProbes & { close(): Promise<void> } {
+  let wallet: Promise<string | undefined> | undefined;
+  let docker: Promise<DockerEngine> | undefined;
+  return {
+    address() {
+      wallet ??= !config.privateKey && !config.keystore
+        ? Promise.resolve(undefined)
+        : loadWallet(chainSettings(config).key, { logger }).then((w) => w.address);
+      return wallet;
+    },
+    docker() {
+      docker ??= DockerEngine.connect({
+        ...engineOptionsFromConfig(config, "0x0000000000000000000000000000000000000000", logger),
+        signal: AbortSignal.timeout(10_000),
+      });
+      return docker;
+    },
+    async close() {
+      const engine = await docker?.catch(() => undefined);
+      engine?.close();
+    },
+  };
+}
+
+/**
+ * The local checks, in report order. With `offline` (packaging smoke tests, hosts not yet provisioned) a missing node
+ * key or PINATA_JWT is a warning; otherwise it fails, since `run` refuses to start without them.
+ */
+export function localChecks(config: Config, probes: LocalProbes, options: { offline?: boolean } = {}): DoctorCheck[] {
+  const gpuProblem = (found: string, fix: string): CheckOutcome =>
+    config.gpuRequired ? fail(found, fix) : warn(`${found} (GPU_REQUIRED=false: only CPU jobs can run)`, fix);
+  return [
+    {
+      name: "config",
+      local: true,
+      fix: "set AGENT_PRIVATE_KEY (or AGENT_KEYSTORE + AGENT_KEYSTORE_PASSWORD_FILE) and PINATA_JWT; " +
+        "`lamda-node-agent config` shows the effective values",
+      async run() {
+        const missing: string[] = [];
+        const address = await probes.address();
+        if (!address) missing.push("AGENT_PRIVATE_KEY (or AGENT_KEYSTORE)");
+        if (!config.pinataJwt) missing.push("PINATA_JWT");
+        if (missing.length) {
+          const found = `valid, but ${missing.join(" and ")} not set: \`run\` will refuse to start`;
+          return options.offline ? warn(found, this.fix) : fail(found, this.fix);
+        }
+        return pass(`valid; node address ${address}; job intake ${config.jobIntake}`);
+      },
+    },
+    {
+      name: "data_dir",
+      local: true,
+      fix: `create DATA_DIR (${config.dataDir}) and make it writable by the agent's user, or point DATA_DIR elsewhere`,
+      async run() {
+        await Deno.mkdir(config.dataDir, { recursive: true, mode: 0o700 });
+        const probe = join(config.dataDir, `.doctor-${crypto.randomUUID()}`);
+        await Deno.writeTextFile(probe, "ok");
+        await Deno.remove(probe);
+        return pass(`${config.dataDir} is writable`);
+      },
+    },
+    {
+      name: "nvidia_smi",
+      local: true,
+      fix: "install the NVIDIA driver (nvidia-smi on PATH or NVIDIA_SMI_PATH)",
+      async run(signal) {
+        try {
+          const inv = await detectGpus({ ...gpuOptionsFromConfig(config), required: true, signal });
+          const models = [...new Set(inv.gpus.map((g) => `${g.name} (${g.memoryTotalMiB} MiB)`))].join(", ");
+          return pass(
+            `${inv.gpus.length} GPU(s): ${models}; driver ${inv.driverVersion ?? "?"}, CUDA ${inv.cudaVersion ?? "?"}`,
+          );
+        } catch (error) {
+          if (!(error instanceof GpuError)) throw error;
+          return gpuProblem(foundOf(error), fixOf(error, this.fix));
+        }
+      },
+    },
+    {
+      name: "gpu_health",
+      local: true,
+      fix: "check the GPUs with `nvidia-smi -q`",
+      async run(signal) {
+        let readings;
+        try {
+          readings = await readGpuHealth({ ...gpuOptionsFromConfig(config), signal });
+        } catch (error) {
+          if (!(error instanceof GpuError)) throw error;
+          return gpuProblem(`no health readings: ${foundOf(error)}`, fixOf(error, this.fix));
+        }
+        if (readings.length === 0) return gpuProblem("no GPU to read", "install a GPU and the NVIDIA driver");
+        const problems: string[] = [];
+        const summary: string[] = [];
+        for (const { index, health } of readings) {
+          const t = health.temperatureC;
+          summary.push(`GPU ${index} ${t ?? "?"}°C ${health.utilizationPercent ?? "?"}%`);
+          if (t !== null && t > HOT_GPU_C) problems.push(`GPU ${index} runs at ${t}°C (above ${HOT_GPU_C}°C)`);
+          const corrected = health.eccErrors.correctedVolatile;
+          if (corrected !== null && corrected > 0) {
+            problems.push(`GPU ${index} has ${corrected} corrected ECC error(s)`);
+          }
+          problems.push(...health.warnings);
+        }
+        if (problems.length) {
+          return warn(
+            problems.join("; "),
+            "check cooling and power; drain and reset a GPU with uncorrected ECC errors (nvidia-smi -r)",
+          );
+        }
+        return pass(summary.join(", "));
+      },
+    },
+    {
+      name: "docker",
+      local: true,
+      fix: `start dockerd and check DOCKER_HOST (${config.dockerHost}) and that this user may use the socket ` +
+        "(member of the docker group)",
+      async run() {
+        const { capabilities: c } = await probes.docker();
+        return pass(
+          `Docker ${c.serverVersion}, Engine API ${c.apiVersion}, runtimes: ${c.runtimes.join(", ") || "none"}`,
+        );
+      },
+    },
+    {
+      name: "nvidia_runtime",
+      local: true,
+      fix: NVIDIA_RUNTIME_FIX,
+      async run() {
+        let engine;
+        try {
+          engine = await probes.docker();
+        } catch (error) {
+          return gpuProblem(`cannot ask Docker: ${oneLine(error)}`, "fix the docker check first");
+        }
+        const gpu = engine.capabilities.gpu;
+        if (gpu.available) return pass("dockerd has the NVIDIA runtime");
+        return gpuProblem(
+          `dockerd has no NVIDIA runtime (runtimes: ${engine.capabilities.runtimes.join(", ") || "none"})`,
+          NVIDIA_RUNTIME_FIX,
+        );
+      },
+    },
+  ];
+}
+
+// GPU error messages read "<what happened>: <what to do>"; the doctor shows the two parts apart.
+function foundOf(error: GpuError): string {
+  const text = oneLine(error);
+  return error.kind === "failed" ? text : text.split(": ")[0];
+}
+
+function fixOf(error: GpuError, generic: string): string {
+  const advice = oneLine(error).split(": ").slice(1).join(": ");
+  return advice && error.kind !== "failed" ? advice : generic;
+}

@@ -1,0 +1,138 @@
+/** The doctor's NATS check: one connection attempt (no retries), auth, and permission on the agent's subjects. */
+import { connect, credsAuthenticator, nkeyAuthenticator } from "nats-transport";
+import type { NatsConnection, NodeConnectionOptions, Status } from "nats-transport";
+import { connectOptionsFromConfig, dispatchSubjects } from "../bus/mod.ts";
+import type { Config } from "../config/mod.ts";
+import { redactUrl } from "../config/mod.ts";
+import { type CheckOutcome, fail, oneLine, pass, warn } from "./doctor_report.ts";
+
+/** Fix shown when NATS cannot be reached. */
+export const NATS_UNREACHABLE_FIX =
+  "check NATS_URL (scheme, host and port), that nats-server runs and that this host " +
+  "may reach it (firewall, TLS: NATS_TLS_CA)";
+const AUTH_FIX = "check NATS_CREDS / NATS_NKEY_SEED_FILE / NATS_TOKEN / NATS_USER + NATS_PASSWORD against the " +
+  "server's accounts";
+const PERMISSION_FIX = "grant the agent's NATS user publish on the status subject and subscribe on " +
+  "jobs.dispatch.<address> (and $JS.API.> in JetStream mode); `lamda-node-agent permissions` prints the list";
+
+/** Connects once, publishes on the status subject, subscribes to the dispatch subjects, and reports violations. */
+export async function checkNats(
+  config: Config,
+  address: string | undefined,
+  signal: AbortSignal,
+): Promise<CheckOutcome> {
+  const servers = config.natsServers.map(redactUrl).join(", ");
+  let nc: NatsConnection;
+  try {
+    nc = await connect(await natsConnectOptions(config, "lamda-node-agent-doctor", false));
+  } catch (error) {
+    const text = oneLine(error);
+    const auth = /auth|credential|permission|nkey|jwt|user/i.test(`${(error as Error).name} ${text}`);
+    return fail(`cannot connect to ${servers}: ${text}`, auth ? AUTH_FIX : NATS_UNREACHABLE_FIX);
+  }
+  const violations: string[] = [];
+  const watching = (async () => {
+    for await (const s of nc.status() as AsyncIterable<Status>) {
+      if (s.type === "error" && /permission/i.test(`${s.error?.name} ${s.error?.message}`)) {
+        violations.push(oneLine(s.error));
+      }
+    }
+  })();
+  try {
+    const server = nc.getServer();
+    // A probe without job_id: status consumers key on job_id and pass over it.
+    nc.publish(config.statusSubject, JSON.stringify({ doctor: address ?? null, timestamp: new Date().toISOString() }));
+    const subjects = address ? dispatchSubjects(address) : [];
+    const subs = subjects.map((subject) => nc.subscribe(subject));
+    for (const sub of subs) {
+      sub.closed.then((error) => {
+        if (error) violations.push(oneLine(error));
+      }).catch((error) => violations.push(oneLine(error)));
+    }
+    // The server answers a violation with -ERR before the PONG of the next flush.
+    await nc.flush();
+    await new Promise((r) => setTimeout(r, 100));
+    signal.throwIfAborted();
+    if (violations.length) {
+      return fail(`connected to ${server}, but: ${[...new Set(violations)].join("; ")}`, PERMISSION_FIX);
+    }
+    const js = config.jobIntake === "jetstream" ? await jetstreamNote(nc, config) : undefined;
+    if (js?.level === "fail") return fail(`connected to ${server}; ${js.text}`, js.fix);
+    const checked = address
+      ? `publish on ${config.statusSubject} and subscribe on jobs.dispatch.${address} allowed`
+      : `publish on ${config.statusSubject} allowed (no node key: dispatch subscription not checked)`;
+    const found = `connected to ${server}; ${checked}${js ? `; ${js.text}` : ""}`;
+    return js?.level === "warn" || !address
+      ? warn(found, js?.fix ?? "set AGENT_PRIVATE_KEY so the dispatch subject can be checked")
+      : pass(found);
+  } finally {
+    await nc.close().catch(() => {});
+    await watching.catch(() => {});
+  }
+}
+
+/** In JetStream mode: whether the job stream exists (or will be created), as one note. */
+async function jetstreamNote(
+  nc: NatsConnection,
+  config: Config,
+): Promise<{ level: "pass" | "warn" | "fail"; text: string; fix: string }> {
+  const { jetstreamManager } = await import("@nats-io/jetstream");
+  const stream = config.jetstreamJobStream;
+  const createFix = `create the stream ${stream} (subjects jobs.dispatch.>) or set JETSTREAM_CREATE_STREAMS=true`;
+  try {
+    const jsm = await jetstreamManager(nc, { timeout: 5000 });
+    await jsm.streams.info(stream);
+    return { level: "pass", text: `JetStream stream ${stream} exists`, fix: "" };
+  } catch (error) {
+    const text = oneLine(error);
+    if (/not found/i.test(text)) {
+      return config.jetstreamCreateStreams
+        ? { level: "pass", text: `JetStream stream ${stream} will be created at start-up`, fix: "" }
+        : { level: "fail", text: `JetStream stream ${stream} does not exist`, fix: createFix };
+    }
+    return {
+      level: "fail",
+      text: `JetStream is not usable: ${text}`,
+      fix: "enable JetStream on the server (nats-server -js) and allow $JS.API.> for the agent's user, " +
+        "or set JOB_INTAKE=core",
+    };
+  }
+}
+
+/** nats.js options from config: one attempt of 5 s at first, then (with `reconnect`) reconnects for as long as needed. */
+export async function natsConnectOptions(
+  config: Config,
+  name: string,
+  reconnect: boolean,
+): Promise<NodeConnectionOptions> {
+  const o = connectOptionsFromConfig(config, name);
+  const opts: NodeConnectionOptions = {
+    servers: o.servers,
+    name: o.name,
+    reconnect,
+    maxReconnectAttempts: -1,
+    timeout: 5000,
+    // Deno's node net resolves names itself; the client's own resolver would need broader --allow-net.
+    resolve: false,
+  };
+  const authenticators = [];
+  if (o.credsFile) authenticators.push(credsAuthenticator(await Deno.readFile(o.credsFile)));
+  if (o.nkeySeedFile) {
+    const seed = (await Deno.readTextFile(o.nkeySeedFile)).trim();
+    authenticators.push(nkeyAuthenticator(new TextEncoder().encode(seed)));
+  }
+  if (authenticators.length) opts.authenticator = authenticators;
+  if (o.token) opts.token = o.token;
+  if (o.user) {
+    opts.user = o.user;
+    opts.pass = o.password ?? "";
+  }
+  const tlsUrl = o.servers.some((s) => s.startsWith("tls://"));
+  if (o.tls?.caFile || o.tls?.certFile || o.tls?.keyFile || tlsUrl) {
+    opts.tls = {};
+    if (o.tls?.caFile) opts.tls.caFile = o.tls.caFile;
+    if (o.tls?.certFile) opts.tls.certFile = o.tls.certFile;
+    if (o.tls?.keyFile) opts.tls.keyFile = o.tls.keyFile;
+  }
+  return opts;
+}

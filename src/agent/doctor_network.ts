@@ -1,0 +1,140 @@
+/** The doctor's network checks: NATS, the chain (RPC, chain id, contract, balance, clock), Pinata and the gateways. */
+import { formatEther } from "ethers";
+import { assertFunded, ChainError, FailoverRpcProvider, verifyContract, verifyEndpoints } from "../chain/mod.ts";
+import type { Config } from "../config/mod.ts";
+import { redactUrl } from "../config/mod.ts";
+import type { Logger } from "../log/mod.ts";
+import { EMPTY_DIRECTORY_CID, PinataClient, Storage, StorageError } from "../storage/mod.ts";
+import { checkNats } from "./doctor_nats.ts";
+import type { LocalProbes } from "./doctor_local.ts";
+import { type DoctorCheck, fail, oneLine, pass, warn } from "./doctor_report.ts";
+
+/** Clock skew against the latest block above which the clock check warns, in seconds. */
+export const MAX_CLOCK_SKEW_S = 30;
+
+const RPC_FIX = "check OPBNB_RPC_URL (reachable from this host) and CHAIN_ID (opBNB testnet 5611, mainnet 204)";
+
+/** The checks that need the network, in report order. */
+export function networkChecks(config: Config, probes: LocalProbes, logger: Logger): DoctorCheck[] {
+  const withProvider = async <T>(fn: (p: FailoverRpcProvider) => Promise<T>): Promise<T> => {
+    const provider = new FailoverRpcProvider(config.rpcUrls, { chainId: config.chainId, timeoutMs: config.rpcTimeout });
+    try {
+      return await fn(provider);
+    } finally {
+      provider.destroy();
+    }
+  };
+  const storage = new Storage(config, logger);
+  const checks: DoctorCheck[] = [
+    {
+      name: "nats",
+      local: false,
+      fix: "check NATS_URL and that nats-server runs",
+      async run(signal) {
+        return checkNats(config, await probes.address().catch(() => undefined), signal);
+      },
+    },
+    {
+      name: "chain",
+      local: false,
+      timeoutMs: Math.max(20_000, config.rpcTimeout * 3),
+      fix: RPC_FIX,
+      run() {
+        return withProvider(async (provider) => {
+          let stage = "rpc";
+          try {
+            const chainId = await verifyEndpoints(provider, config.chainId);
+            stage = "contract";
+            await verifyContract(provider, config.reputationContract, chainId);
+            const found =
+              `chain ${chainId} via ${provider.currentUrl}; NodeReputation code at ${config.reputationContract}`;
+            stage = "balance";
+            const address = await probes.address().catch(() => undefined);
+            if (!address) return warn(`${found}; no node key, balance not checked`, "set AGENT_PRIVATE_KEY");
+            const balance = await assertFunded(provider, address, chainId);
+            return pass(`${found}; balance ${formatEther(balance)} BNB`);
+          } catch (error) {
+            if (!(error instanceof ChainError) && stage === "rpc") throw error;
+            const fix = stage === "contract"
+              ? "set REPUTATION_CONTRACT_ADDRESS to the NodeReputation contract on this chain (or fix CHAIN_ID)"
+              : stage === "balance"
+              ? "send BNB to the node address to pay for registration and heartbeats"
+              : RPC_FIX;
+            return fail(oneLine(error), fix);
+          }
+        });
+      },
+    },
+    {
+      name: "clock",
+      local: false,
+      timeoutMs: Math.max(15_000, config.rpcTimeout * 2),
+      fix: RPC_FIX,
+      run() {
+        return withProvider(async (provider) => {
+          const block = await provider.getBlock("latest");
+          if (!block) return fail("the RPC endpoint returned no latest block", RPC_FIX);
+          const skew = Math.round(Date.now() / 1000 - block.timestamp);
+          const found = `local clock is ${Math.abs(skew)} s ${skew >= 0 ? "ahead of" : "behind"} block ${block.number}`;
+          if (Math.abs(skew) > MAX_CLOCK_SKEW_S) {
+            return warn(
+              found,
+              "synchronise the clock (timedatectl set-ntp true, or chrony); a lagging RPC node shows the same",
+            );
+          }
+          return pass(found);
+        });
+      },
+    },
+    {
+      name: "pinata",
+      local: false,
+      fix: "check PINATA_API_URL and that this host may reach it",
+      async run(signal) {
+        if (!config.pinataJwt) return fail("PINATA_JWT is not set", "set PINATA_JWT to a Pinata API key (JWT)");
+        const client = new PinataClient({
+          apiUrl: config.pinataApiUrl,
+          jwt: config.pinataJwt,
+          retries: 0,
+          backoffBaseMs: 0,
+          attemptTimeoutMs: 10_000,
+        });
+        try {
+          await client.testAuthentication(signal);
+          return pass(`${redactUrl(config.pinataApiUrl)} accepted the JWT`);
+        } catch (error) {
+          if (error instanceof StorageError && error.detail === "unauthorized") {
+            return fail(
+              oneLine(error),
+              "PINATA_JWT was rejected: create a new API key with pinFileToIPFS permission and set its JWT",
+            );
+          }
+          throw error;
+        }
+      },
+    },
+  ];
+  for (const gateway of storage.gateways()) {
+    const name = redactUrl(gateway.url);
+    checks.push({
+      name: `gateway ${name}`,
+      local: false,
+      fix: `check that ${name} is reachable from this host, or remove it from IPFS_GATEWAYS`,
+      async run(signal) {
+        const url = `${gateway.url.replace(/\/+$/, "")}/ipfs/${EMPTY_DIRECTORY_CID}?format=car`;
+        const res = await fetch(url, {
+          headers: { ...gateway.headers, accept: "application/vnd.ipld.car" },
+          signal,
+        });
+        await res.body?.cancel();
+        if (res.ok) return pass("reachable; served the empty directory as a CAR");
+        if (res.status === 401 || res.status === 403) {
+          return fail(`answered HTTP ${res.status}`, "set PINATA_GATEWAY_KEY for a dedicated gateway");
+        }
+        if (res.status === 404) return pass("reachable (HTTP 404 for the probe CID: it serves only pinned content)");
+        return fail(`answered HTTP ${res.status} for a trustless CAR request`, this.fix);
+      },
+    });
+  }
+  return checks;
+}
