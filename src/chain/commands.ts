@@ -13,7 +13,7 @@ export type DetectNodeSpec = (signal: AbortSignal) => Promise<NodeSpec>;
 export function createRegisterCommand(detect?: DetectNodeSpec): Command {
   return {
     name: "register",
-    summary: "Register this node on NodeReputation (no transaction when already registered with the same GPU)",
+    summary: "register this node on NodeReputation (no transaction when already registered with the same GPU)",
     description: "Reads providers(address) first: registers when missing, registers again when the GPU changed.\n" +
       "Without --gpu-model/--vram the GPUs are detected.",
     options: {
@@ -56,7 +56,7 @@ export const registerCommand: Command = createRegisterCommand();
 /** `lamda-node-agent status`: the node's on-chain record, activity, job count and wallet balance. */
 export const statusCommand: Command = {
   name: "status",
-  summary: "Show this node's on-chain registration, last heartbeat, job count and wallet balance",
+  summary: "show this node's on-chain registration, last heartbeat, job count and wallet balance",
   options: { json: { type: "boolean", description: "Print as JSON" } },
   run: (ctx) =>
     guarded(ctx, async () => {
