@@ -3,7 +3,6 @@
  * the status timeline and the output, verifies the receipt, and tears everything down. Exit 0 when the job completed.
  */
 import { verifyReceipt } from "../src/agent/receipt.ts";
-import { fetchInput } from "../src/storage/mod.ts";
 import { AgentProcess } from "../tests/support/agent_process.ts";
 import { StatusWatch } from "../tests/agent/helpers.ts";
 import { startDevnet } from "./devnet.ts";
@@ -54,24 +53,9 @@ async function main(): Promise<number> {
       return 1;
     }
     print(`${since()} output CID ${done.output_cid}`);
-    const out = await Deno.makeTempDir({ prefix: "lamda-demo-out-" });
-    try {
-      await fetchInput(String(done.output_cid), out, {
-        gateways: [{ url: net.ipfs.url }],
-        maxBytes: 1 << 20,
-        maxEntries: 100,
-        requestTimeoutMs: 10_000,
-        inactivityTimeoutMs: 10_000,
-        totalTimeoutMs: 30_000,
-        retries: 1,
-      });
-      print(`${since()} output retrieved and verified against its CID:`);
-      for await (const e of Deno.readDir(out)) {
-        print(`    ${e.name}: ${JSON.stringify(await Deno.readTextFile(`${out}/${e.name}`))}`);
-      }
-    } finally {
-      await Deno.remove(out, { recursive: true });
-    }
+    const files = await net.readOutput(String(done.output_cid));
+    print(`${since()} output retrieved and verified against its CID:`);
+    for (const [name, text] of Object.entries(files)) print(`    ${name}: ${JSON.stringify(text)}`);
     const receipt = verifyReceipt(done.receipt, net.agentAddress);
     print(`${since()} receipt ${receipt.valid ? `valid, signed by ${receipt.signer}` : `INVALID: ${receipt.reason}`}`);
     if (!receipt.valid) return 1;

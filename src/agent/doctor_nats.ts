@@ -1,7 +1,6 @@
 /** The doctor's NATS check: one connection attempt (no retries), auth, and permission on the agent's subjects. */
-import { connect, credsAuthenticator, nkeyAuthenticator } from "nats-transport";
-import type { NatsConnection, NodeConnectionOptions, Status } from "nats-transport";
-import { connectOptionsFromConfig, dispatchSubjects } from "../bus/mod.ts";
+import { connectClient, connectOptionsFromConfig, dispatchSubjects } from "../bus/mod.ts";
+import type { NatsConnection, Status } from "../bus/mod.ts";
 import type { Config } from "../config/mod.ts";
 import { redactUrl } from "../config/mod.ts";
 import { type CheckOutcome, fail, oneLine, pass, warn } from "./doctor_report.ts";
@@ -24,7 +23,7 @@ export async function checkNats(
   const servers = config.natsServers.map(redactUrl).join(", ");
   let nc: NatsConnection;
   try {
-    nc = await connect(await natsConnectOptions(config, "lamda-node-agent-doctor", false));
+    nc = await connectClient(connectOptionsFromConfig(config, "lamda-node-agent-doctor"), { reconnect: false });
   } catch (error) {
     const text = oneLine(error);
     const auth = /auth|credential|permission|nkey|jwt|user/i.test(`${(error as Error).name} ${text}`);
@@ -97,42 +96,4 @@ async function jetstreamNote(
         "or set JOB_INTAKE=core",
     };
   }
-}
-
-/** nats.js options from config: one attempt of 5 s at first, then (with `reconnect`) reconnects for as long as needed. */
-export async function natsConnectOptions(
-  config: Config,
-  name: string,
-  reconnect: boolean,
-): Promise<NodeConnectionOptions> {
-  const o = connectOptionsFromConfig(config, name);
-  const opts: NodeConnectionOptions = {
-    servers: o.servers,
-    name: o.name,
-    reconnect,
-    maxReconnectAttempts: -1,
-    timeout: 5000,
-    // Deno's node net resolves names itself; the client's own resolver would need broader --allow-net.
-    resolve: false,
-  };
-  const authenticators = [];
-  if (o.credsFile) authenticators.push(credsAuthenticator(await Deno.readFile(o.credsFile)));
-  if (o.nkeySeedFile) {
-    const seed = (await Deno.readTextFile(o.nkeySeedFile)).trim();
-    authenticators.push(nkeyAuthenticator(new TextEncoder().encode(seed)));
-  }
-  if (authenticators.length) opts.authenticator = authenticators;
-  if (o.token) opts.token = o.token;
-  if (o.user) {
-    opts.user = o.user;
-    opts.pass = o.password ?? "";
-  }
-  const tlsUrl = o.servers.some((s) => s.startsWith("tls://"));
-  if (o.tls?.caFile || o.tls?.certFile || o.tls?.keyFile || tlsUrl) {
-    opts.tls = {};
-    if (o.tls?.caFile) opts.tls.caFile = o.tls.caFile;
-    if (o.tls?.certFile) opts.tls.certFile = o.tls.certFile;
-    if (o.tls?.keyFile) opts.tls.keyFile = o.tls.keyFile;
-  }
-  return opts;
 }

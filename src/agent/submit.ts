@@ -3,13 +3,12 @@
  * configured key when asked), follows `agent.status` for it and, once completed, fetches the verified output.
  */
 import { getAddress, isAddress } from "ethers";
-import { connect, type NatsConnection } from "nats-transport";
+import { connectClient, connectOptionsFromConfig, type NatsConnection } from "../bus/mod.ts";
 import { chainSettings, loadWallet } from "../chain/mod.ts";
 import type { Command, CommandContext } from "../cli/command.ts";
 import { type Config, formatDuration, parseDuration } from "../config/mod.ts";
 import { signJob } from "../job/mod.ts";
 import { Storage } from "../storage/mod.ts";
-import { natsConnectOptions } from "./doctor_nats.ts";
 import { oneLine } from "./doctor_report.ts";
 import { uploadInput } from "./submit_upload.ts";
 
@@ -121,7 +120,7 @@ export const submitCommand: Command = {
     const say = (line: string) => opts.json || ctx.print(ctx.logger.redactor.text(line));
     const result: SubmitResult = { job_id: opts.jobId, agent, status: "timeout", timeline: [] };
 
-    const nc = await connect(await natsConnectOptions(config, "lamda-submit", true));
+    const nc = await connectClient(connectOptionsFromConfig(config, "lamda-submit"), { reconnect: true });
     try {
       const sub = nc.subscribe(config.statusSubject);
       await nc.flush();

@@ -208,6 +208,26 @@ async function readSecretFile(path: string, what: string): Promise<Uint8Array> {
   }
 }
 
+/**
+ * A plain connection with the same server list, auth and TLS handling, for short-lived clients (`doctor`,
+ * `submit`): one attempt of `timeoutMs` (default 5 s); after that it reconnects only when `reconnect` is set.
+ */
+export async function connectClient(
+  o: BusConnectOptions,
+  options: { reconnect: boolean; timeoutMs?: number },
+): Promise<NatsConnection> {
+  const base = await connectionOptions(o, new Backoff(o.reconnectWaitMs ?? 250, o.reconnectMaxWaitMs ?? 5000));
+  return await connect({
+    ...base,
+    reconnect: options.reconnect,
+    waitOnFirstConnect: false,
+    timeout: options.timeoutMs ?? 5000,
+  });
+}
+
+/** The client types callers of {@linkcode connectClient} need, so no other module imports the transport. */
+export type { NatsConnection, Status };
+
 async function connectionOptions(o: BusConnectOptions, backoff: Backoff): Promise<NodeConnectionOptions> {
   if (o.servers.length === 0) throw new BusError("No NATS server configured");
   const opts: NodeConnectionOptions = {

@@ -1,7 +1,6 @@
 /** End to end on a real local network: NATS dispatch → verified input → hardened container → upload → completed. */
 import assert from "node:assert/strict";
 import { verifyReceipt } from "../../src/agent/receipt.ts";
-import { fetchInput } from "../../src/storage/mod.ts";
 import { AgentProcess } from "../support/agent_process.ts";
 import { DOCKER_HOST, dockerMissing } from "../support/docker.ts";
 import { LocalNetwork } from "../support/local_network.ts";
@@ -39,22 +38,9 @@ Deno.test({
       assert.equal(receipt.receipt.output_cid, done.output_cid);
 
       // The output CID retrieves the right bytes through the (verifying) gateway client.
-      const out = await Deno.makeTempDir();
-      try {
-        await fetchInput(done.output_cid as string, out, {
-          gateways: [{ url: net.ipfs.url }],
-          maxBytes: 1 << 20,
-          maxEntries: 100,
-          requestTimeoutMs: 10_000,
-          inactivityTimeoutMs: 10_000,
-          totalTimeoutMs: 30_000,
-          retries: 0,
-        });
-        assert.equal(await Deno.readTextFile(`${out}/result.txt`), "HELLO LAMDA\n");
-        assert.equal((await Deno.readTextFile(`${out}/size.txt`)).trim(), "12");
-      } finally {
-        await Deno.remove(out, { recursive: true });
-      }
+      const files = await net.readOutput(done.output_cid as string);
+      assert.equal(files["result.txt"], "HELLO LAMDA\n");
+      assert.equal(files["size.txt"].trim(), "12");
       assert.deepEqual(await jobContainers(DOCKER_HOST, "e2e-1"), [], "no container left behind");
 
       agent.signal("SIGTERM");

@@ -106,7 +106,7 @@ Deno.test({
           command: sh(`{ ${probe}; } > /output/probe.txt 2>&1; ip addr >> /output/probe.txt`),
         });
         assert.equal(s.status, "completed", JSON.stringify(s));
-        const text = await fetchOutput(net.ipfs.url, s.output_cid as string, "probe.txt");
+        const text = (await net.readOutput(s.output_cid as string))["probe.txt"];
         assert.doesNotMatch(text, /REACHED/, text);
         assert.equal(text.match(/blocked/g)?.length, targets.length, text);
       });
@@ -133,22 +133,3 @@ Deno.test({
     }
   },
 });
-
-async function fetchOutput(gatewayUrl: string, cid: string, file: string): Promise<string> {
-  const { fetchInput } = await import("../../src/storage/mod.ts");
-  const out = await Deno.makeTempDir();
-  try {
-    await fetchInput(cid, out, {
-      gateways: [{ url: gatewayUrl }],
-      maxBytes: 1 << 20,
-      maxEntries: 100,
-      requestTimeoutMs: 10_000,
-      inactivityTimeoutMs: 10_000,
-      totalTimeoutMs: 30_000,
-      retries: 0,
-    });
-    return await Deno.readTextFile(`${out}/${file}`);
-  } finally {
-    await Deno.remove(out, { recursive: true });
-  }
-}

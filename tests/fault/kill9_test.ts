@@ -114,7 +114,7 @@ Deno.test({
       });
       assert.equal(done.status, "completed", JSON.stringify(done));
       assert.equal(await containerCreates(DOCKER_HOST, "k9-run", since), 1, "the container was not started twice");
-      assert.equal(await fetchText(net.ipfs.url, done.output_cid as string, "result.txt"), INPUT.toUpperCase());
+      assert.equal((await net.readOutput(done.output_cid as string))["result.txt"], INPUT.toUpperCase());
     });
 
     await t.step(
@@ -128,7 +128,7 @@ Deno.test({
         });
         assert.equal(done.status, "completed", JSON.stringify(done));
         assert.equal(await containerCreates(DOCKER_HOST, "k9-upload", since), 1);
-        assert.equal(await fetchText(net.ipfs.url, done.output_cid as string, "result.txt"), INPUT.toUpperCase());
+        assert.equal((await net.readOutput(done.output_cid as string))["result.txt"], INPUT.toUpperCase());
       },
     );
 
@@ -141,7 +141,7 @@ Deno.test({
       }, () => net.nats.start());
       assert.equal(done.status, "completed", JSON.stringify(done));
       assert.equal(await containerCreates(DOCKER_HOST, "k9-status", since), 1);
-      assert.equal(await fetchText(net.ipfs.url, done.output_cid as string, "result.txt"), INPUT.toUpperCase());
+      assert.equal((await net.readOutput(done.output_cid as string))["result.txt"], INPUT.toUpperCase());
     });
 
     await t.step("no secret in any log line or status of the crashed and restarted agents", () => {
@@ -149,23 +149,3 @@ Deno.test({
     });
   },
 });
-
-/** One file of an output directory CID, through the local trustless gateway's path resolution. */
-async function fetchText(gatewayUrl: string, cid: string, file: string): Promise<string> {
-  const { fetchInput } = await import("../../src/storage/mod.ts");
-  const out = await Deno.makeTempDir();
-  try {
-    await fetchInput(cid, out, {
-      gateways: [{ url: gatewayUrl }],
-      maxBytes: 1 << 20,
-      maxEntries: 100,
-      requestTimeoutMs: 10_000,
-      inactivityTimeoutMs: 10_000,
-      totalTimeoutMs: 30_000,
-      retries: 0,
-    });
-    return await Deno.readTextFile(`${out}/${file}`);
-  } finally {
-    await Deno.remove(out, { recursive: true });
-  }
-}

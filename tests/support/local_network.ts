@@ -4,7 +4,7 @@
  */
 import { JsonRpcProvider, Wallet } from "ethers";
 import { deployReferenceContract } from "../../src/chain/reference_contract.ts";
-import { type DevIpfs, startDevIpfs } from "../../src/storage/mod.ts";
+import { type DevIpfs, fetchInput, startDevIpfs } from "../../src/storage/mod.ts";
 import { Anvil, ANVIL_KEYS } from "./anvil.ts";
 import { DockerClient, importBusyboxImage } from "../../src/docker/mod.ts";
 import { DOCKER_HOST } from "./docker.ts";
@@ -141,6 +141,29 @@ export class LocalNetwork implements AsyncDisposable {
     const body = await res.json() as { IpfsHash?: string; error?: unknown };
     if (!res.ok || !body.IpfsHash) throw new Error(`Cannot add ${name}: ${res.status} ${JSON.stringify(body)}`);
     return body.IpfsHash;
+  }
+
+  /** Retrieves a CID through the local gateway with the agent's verifying client; returns each top-level file's text. */
+  async readOutput(cid: string): Promise<Record<string, string>> {
+    const out = await Deno.makeTempDir({ prefix: "lamda-output-" });
+    try {
+      await fetchInput(cid, out, {
+        gateways: [{ url: this.ipfs.url }],
+        maxBytes: 64 << 20,
+        maxEntries: 200_000,
+        requestTimeoutMs: 10_000,
+        inactivityTimeoutMs: 10_000,
+        totalTimeoutMs: 60_000,
+        retries: 1,
+      });
+      const files: Record<string, string> = {};
+      for await (const e of Deno.readDir(out)) {
+        if (e.isFile) files[e.name] = await Deno.readTextFile(`${out}/${e.name}`);
+      }
+      return files;
+    } finally {
+      await Deno.remove(out, { recursive: true });
+    }
   }
 
   async [Symbol.asyncDispose](): Promise<void> {
