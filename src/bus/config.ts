@@ -30,6 +30,8 @@ export function jobServiceOptionsFromConfig(
     maxMessageBytes: config.jobMaxMessageSize,
     signers: config.jobSigners ?? [],
     presenceIntervalMs: config.presenceInterval,
+    // Aborted jobs' containers get JOB_STOP_GRACE before SIGKILL, then are removed: wait for that on shutdown.
+    abortWaitMs: config.jobStopGrace + 10_000,
     jetstream: {
       jobStream: config.jetstreamJobStream,
       statusStream: config.jetstreamStatusStream,

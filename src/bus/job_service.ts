@@ -67,6 +67,11 @@ export interface JobServiceOptions {
   version?: string;
   /** GPU health summary for the presence beacon. */
   health?: () => unknown;
+  /**
+   * On {@linkcode JobService.stop}, how long aborted jobs get to end (their containers stopped with grace, then
+   * removed) before statuses are flushed; default 10 s. Must exceed the container stop grace.
+   */
+  abortWaitMs?: number;
 }
 
 interface Active {
@@ -338,7 +343,7 @@ export class JobService {
     const running = () => [...this.#active.values()].map((a) => a.done).filter((p) => p !== undefined);
     await Promise.race([waitAll(running(), deadline - Date.now()), this.#hurry.promise]);
     for (const a of this.#active.values()) a.controller.abort(new JobAbort("agent_shutdown", "Agent stopped"));
-    await waitAll(running(), 10_000);
+    await waitAll(running(), this.#opts.abortWaitMs ?? 10_000);
     await this.#publisher.flush(Math.max(1000, deadline - Date.now()));
     clearInterval(this.#workingTimer);
     await this.#publisher.stop();

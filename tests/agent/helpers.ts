@@ -77,3 +77,152 @@ export async function jobContainers(dockerHost: string, jobId: string): Promise<
   const filters = JSON.stringify({ label: [`lamda.job_id=${jobId}`] });
   return await docker.json<unknown[]>("GET", "/containers/json", { query: { all: 1, filters } });
 }
+
+/** Polls `pred` every 200 ms until it holds, or throws after `timeoutMs` naming `what`. */
+export async function waitUntil(
+  pred: () => boolean | Promise<boolean>,
+  timeoutMs: number,
+  what: string,
+): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await pred())) {
+    if (Date.now() > deadline) throw new Error(`Timed out after ${timeoutMs} ms waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 200));
+  }
+}
+
+/** Every status the status stream (`LAMDA_STATUS` by default) stores for `jobId`, in stream order. */
+export async function storedStatuses(nc: NatsConnection, jobId: string, stream = "LAMDA_STATUS"): Promise<Status[]> {
+  const { jetstreamManager } = await import("@nats-io/jetstream");
+  const jsm = await jetstreamManager(nc);
+  const info = await jsm.streams.info(stream);
+  const out: Status[] = [];
+  if (info.state.messages === 0) return out;
+  for (let seq = info.state.first_seq; seq <= info.state.last_seq; seq++) {
+    const m = await jsm.streams.getMessage(stream, { seq }).catch(() => null);
+    const s = m?.json<Status>();
+    if (s?.job_id === jobId) out.push(s);
+  }
+  return out;
+}
+
+/** The agent's durable job consumer: messages not yet delivered and delivered but not yet acked. */
+export async function jobConsumerState(
+  nc: NatsConnection,
+  address: string,
+  stream = "LAMDA_JOBS",
+): Promise<{ pending: number; ackPending: number }> {
+  const { jetstreamManager } = await import("@nats-io/jetstream");
+  const { durableName } = await import("../../src/bus/mod.ts");
+  const info = await (await jetstreamManager(nc)).consumers.info(stream, durableName(address));
+  return { pending: info.num_pending, ackPending: info.num_ack_pending };
+}
+
+/** One container event from Docker's `/events` stream. */
+export interface ContainerEvent {
+  action: string;
+  id: string;
+  jobId: string | undefined;
+  timeNano: number;
+}
+
+/**
+ * Docker's `/events` stream for containers carrying `label` (`lamda.job_id=x`, `lamda.agent=0x…`), collected from
+ * the moment {@linkcode DockerEvents.open} returns until disposal.
+ */
+export class DockerEvents implements AsyncDisposable {
+  readonly events: ContainerEvent[] = [];
+  #reader: ReadableStreamDefaultReader<string>;
+  #done: Promise<void>;
+  #close: () => void;
+  #closed = false;
+
+  private constructor(body: ReadableStream<Uint8Array>, close: () => void) {
+    this.#close = close;
+    this.#reader = body.pipeThrough(new TextDecoderStream()).getReader();
+    this.#done = this.#read();
+  }
+
+  /** Subscribes; resolves once the daemon has answered, so every later event is seen. */
+  static async open(dockerHost: string, label: string): Promise<DockerEvents> {
+    const { DockerClient } = await import("../../src/docker/mod.ts");
+    const docker = new DockerClient(dockerHost);
+    const abort = new AbortController();
+    const filters = JSON.stringify({ type: ["container"], label: [label] });
+    try {
+      const res = await docker.request("GET", "/events", { query: { filters }, signal: abort.signal });
+      return new DockerEvents(res.body!, () => {
+        abort.abort();
+        docker.close();
+      });
+    } catch (error) {
+      docker.close();
+      throw error;
+    }
+  }
+
+  async #read(): Promise<void> {
+    let buf = "";
+    try {
+      while (true) {
+        const { value, done } = await this.#reader.read();
+        if (done) return;
+        buf += value;
+        let i;
+        while ((i = buf.indexOf("\n")) >= 0) {
+          const line = buf.slice(0, i).trim();
+          buf = buf.slice(i + 1);
+          if (line) this.#push(line);
+        }
+      }
+    } catch (error) {
+      if (!this.#closed) throw error;
+    }
+  }
+
+  #push(line: string): void {
+    const e = JSON.parse(line) as {
+      Action?: string;
+      status?: string;
+      id?: string;
+      Actor?: { ID?: string; Attributes?: Record<string, string> };
+      timeNano?: number;
+    };
+    this.events.push({
+      action: e.Action ?? e.status ?? "",
+      id: e.Actor?.ID ?? e.id ?? "",
+      jobId: e.Actor?.Attributes?.["lamda.job_id"],
+      timeNano: e.timeNano ?? 0,
+    });
+  }
+
+  /** Events with this action (`create`, `start`, `die`, `destroy`), optionally of one job. */
+  of(action: string, jobId?: string): ContainerEvent[] {
+    return this.events.filter((e) => e.action === action && (jobId === undefined || e.jobId === jobId));
+  }
+
+  /** The most containers running at once, replaying `start`/`die` in stream order. */
+  maxRunning(): number {
+    const running = new Set<string>();
+    let max = 0;
+    for (const e of this.events) {
+      if (e.action === "start") running.add(e.id);
+      if (e.action === "die") running.delete(e.id);
+      max = Math.max(max, running.size);
+    }
+    return max;
+  }
+
+  async [Symbol.asyncDispose](): Promise<void> {
+    this.#closed = true;
+    await this.#reader.cancel().catch(() => {});
+    this.#close();
+    await this.#done.catch(() => {});
+  }
+}
+
+/** GETs `path` on the agent's HTTP endpoint; returns the status and body text. */
+export async function httpGet(addr: string, path: string): Promise<{ status: number; text: string }> {
+  const res = await fetch(`http://${addr}${path}`, { signal: AbortSignal.timeout(10_000) });
+  return { status: res.status, text: await res.text() };
+}

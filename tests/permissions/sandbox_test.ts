@@ -1,6 +1,6 @@
 /**
- * The agent under exactly its permission set (no -A): what it needs is granted, nothing else is. The end-to-end job
- * proof is added on top once `run` is wired; these runs cover start-up, config, GPU detection and the Docker socket.
+ * The agent under exactly its permission set (no -A): what it needs is granted, nothing else is. These runs cover
+ * start-up, config, GPU detection and the Docker socket; agent_sandbox_test.ts runs a whole job under the set.
  */
 import assert from "node:assert/strict";
 import { fileURLToPath } from "node:url";
