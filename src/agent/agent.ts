@@ -10,14 +10,13 @@ import { type AgentWallet, chainSettings, type HeartbeatTuning, loadWallet, star
 import { ConfigError, type LoadedConfig } from "../config/mod.ts";
 import { DockerEngine, engineOptionsFromConfig } from "../docker/mod.ts";
 import { detectGpus, type GpuInventory, gpuOptionsFromConfig, readGpuHealth, registrationSpec } from "../gpu/mod.ts";
-import { JobJournal, Scheduler } from "../job/mod.ts";
+import { JobJournal, Scheduler, type StatusMessage } from "../job/mod.ts";
 import type { Logger } from "../log/mod.ts";
 import { Storage } from "../storage/mod.ts";
 import { VERSION } from "../version.ts";
 import { PipelineExecutor } from "./executor.ts";
 import { type HttpServer, startHttpServer } from "./http.ts";
 import { AgentMetrics } from "./metrics.ts";
-import { MeteredExecutor } from "./metered_executor.ts";
 
 /** Start-up failed in one component; the message names it and the fix. */
 export class StartupError extends Error {
@@ -162,26 +161,30 @@ export async function runAgent(options: AgentOptions): Promise<void> {
     maxConcurrent: config.maxConcurrentJobs,
     queueSize: config.jobQueueSize,
   });
-  let health: Awaited<ReturnType<typeof readGpuHealth>> = [];
-  const executor = new MeteredExecutor(
-    new PipelineExecutor({
-      docker,
-      storage,
-      signer: wallet,
-      agentAddress: address,
-      jobsDir: join(config.dataDir, "jobs"),
-      logger,
-      metrics,
-    }),
+  let health: Awaited<ReturnType<typeof readGpuHealth>> = inventory.mode === "cpu-only"
+    ? []
+    : inventory.gpus.flatMap((g) => (g.health ? [{ index: g.index, uuid: g.uuid, health: g.health }] : []));
+  const executor = new PipelineExecutor({
+    docker,
+    storage,
+    signer: wallet,
+    agentAddress: address,
+    jobsDir: join(config.dataDir, "jobs"),
+    logger,
     metrics,
-  );
+  });
   const service = new JobService(
     bus,
     journal,
     scheduler,
     executor,
     logger,
-    jobServiceOptionsFromConfig(config, address, { version: VERSION, health: () => health }),
+    jobServiceOptionsFromConfig(config, address, {
+      version: VERSION,
+      health: () => health,
+      onTerminal: (status) =>
+        metrics.jobFinished(status.status as "completed" | "failed", status.reason, seconds(status)),
+    }),
   );
   const recovered = service.recover();
   if (recovered.length) log.warn("Recovering jobs left unfinished by an earlier run", { jobs: recovered });
@@ -256,6 +259,13 @@ export async function runAgent(options: AgentOptions): Promise<void> {
   else options.force?.addEventListener("abort", onForce, { once: true });
   await service.stop(config.shutdownTimeout);
   log.info("drained; closing connections", { unsent_statuses: service.unsentStatuses });
+}
+
+/** A job's wall time from receipt to its terminal status, from the status's own timings. */
+function seconds(status: StatusMessage): number {
+  const from = Date.parse(status.timings?.received_at ?? "");
+  const to = Date.parse(status.timings?.finished_at ?? status.timestamp);
+  return Number.isFinite(from) && Number.isFinite(to) ? Math.max(0, (to - from) / 1000) : 0;
 }
 
 function aborted(signal: AbortSignal): Promise<void> {

@@ -21,7 +21,7 @@ export function connectOptionsFromConfig(config: Config, name = "lamda-node-agen
 export function jobServiceOptionsFromConfig(
   config: Config,
   agentAddress: string,
-  extra: Pick<JobServiceOptions, "version" | "health"> = {},
+  extra: Pick<JobServiceOptions, "version" | "health" | "onTerminal"> = {},
 ): JobServiceOptions {
   return {
     agentAddress,

@@ -72,6 +72,8 @@ export interface JobServiceOptions {
    * removed) before statuses are flushed; default 10 s. Must exceed the container stop grace.
    */
   abortWaitMs?: number;
+  /** Called once per job with its terminal status (completed or failed, whatever the path): metrics. */
+  onTerminal?: (status: StatusMessage) => void;
 }
 
 interface Active {
@@ -281,7 +283,7 @@ export class JobService {
       const log = this.#log.child({ job_id: rec.jobId, attempt: rec.attempt });
       if (!rec.job || rec.attempt === 0) {
         log.warn("Unfinished job without an accepted attempt: reporting agent_restart", { state: rec.state });
-        this.#journal.finish(
+        this.#finish(
           rec.jobId,
           this.#status(rec.jobId, rec.attempt, "failed", {
             reason: "agent_restart",
@@ -382,7 +384,7 @@ export class JobService {
     kind: "ack" | "term",
   ): void {
     this.#settleAfterStatus(jobId, delivery, kind);
-    this.#journal.finish(jobId, this.#status(jobId, attempt, "failed", { reason, message }));
+    this.#finish(jobId, this.#status(jobId, attempt, "failed", { reason, message }));
     this.#publisher.kick();
   }
 
@@ -463,8 +465,18 @@ export class JobService {
         timings,
         extra: outcome.extra,
       });
-    this.#journal.finish(jobId, status);
+    this.#finish(jobId, status);
     this.#publisher.kick();
+  }
+
+  /** Journals a terminal status (which queues it in the outbox) and reports it. */
+  #finish(jobId: string, status: StatusMessage): void {
+    this.#journal.finish(jobId, status);
+    try {
+      this.#opts.onTerminal?.(status);
+    } catch (error) {
+      this.#log.warn("onTerminal callback failed", { error: error as Error });
+    }
   }
 
   #status(

@@ -93,6 +93,14 @@ Deno.test({
       await runJob(net, watch, "metrics-3");
       assert.equal(total(await scrape(addr), "lamda_jobs_total", { status: "completed" }), 3);
 
+      // A message that never reaches the executor still counts, with its reason.
+      await watch.dispatch(net.agentAddress, { job_id: "metrics-bad", image_name: "Bad Image!" });
+      const bad = await watch.terminal("metrics-bad");
+      assert.equal(bad.reason, "invalid_job", JSON.stringify(bad));
+      const last = await scrape(addr);
+      assert.equal(total(last, "lamda_jobs_total", { status: "failed", reason: "invalid_job" }), 1);
+      assert.equal(total(last, "lamda_jobs_total", { status: "completed" }), 3);
+
       agent.signal("SIGTERM");
       assert.equal((await agent.exit()).code, 0, agent.tail());
     } finally {

@@ -139,7 +139,13 @@ export async function containerCreates(dockerHost: string, jobId: string, since:
 
 /** Terminal statuses of one job. */
 export function terminals(statuses: Status[], jobId: string): Status[] {
-  return statuses.filter((s) => s.job_id === jobId && (s.status === "completed" || s.status === "failed"));
+  // A finished job delivered again gets its final status re-published, byte for byte (core subscribers see it
+  // twice, the status stream stores it once): identical copies are one terminal status.
+  const seen = new Map<string, Status>();
+  for (const s of statuses) {
+    if (s.job_id === jobId && (s.status === "completed" || s.status === "failed")) seen.set(JSON.stringify(s), s);
+  }
+  return [...seen.values()];
 }
 
 /** The forms a secret may take in text: as given, without `0x`, and both cases of hex. */
