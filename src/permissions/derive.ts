@@ -1,4 +1,5 @@
 /** Derives the exact permission set one configuration needs: paths, hosts and sockets taken from the config itself. */
+import { parseHostPort } from "../agent/http.ts";
 import { varList } from "../config/mod.ts";
 import { resolvePath } from "./audit.ts";
 import { PermissionsError } from "./errors.ts";
@@ -106,10 +107,15 @@ export function hostPort(url: string, ports: Record<string, number> = {}): strin
 
 /** The listen permission for a `host:port` HTTP address (an empty host means all interfaces). */
 export function listenAddr(addr: string): string {
-  const m = /^(?:\[([^\]]+)\]|([^:]*)):(\d{1,5})$/.exec(addr.trim());
-  if (!m) throw new PermissionsError(`Cannot derive a listen permission from HTTP_ADDR ${JSON.stringify(addr)}`);
-  const host = m[1] !== undefined ? `[${m[1]}]` : (m[2] || "0.0.0.0");
-  return `${host}:${m[3]}`;
+  let hp;
+  try {
+    hp = parseHostPort(addr);
+  } catch (error) {
+    throw new PermissionsError(`Cannot derive a listen permission from HTTP_ADDR ${JSON.stringify(addr)}`, {
+      cause: error,
+    });
+  }
+  return `${hp.hostname.includes(":") ? `[${hp.hostname}]` : hp.hostname}:${hp.port}`;
 }
 
 function absolute(path: string, cwd: string | undefined): string {
