@@ -22,11 +22,14 @@ if (!net) {
     args: ["run", "--watch=src/", "-A", "src/main.ts", "run", "--env-file", envFile],
     stdin: "null",
   }).spawn();
+  // Ctrl-C reaches the agent from the terminal itself (same process group): only wait for it here, so the agent sees
+  // one signal and drains. SIGTERM sent to this process alone is passed on.
+  const ignore = () => {};
   const forward = () => child.kill("SIGTERM");
-  Deno.addSignalListener("SIGINT", forward);
+  Deno.addSignalListener("SIGINT", ignore);
   Deno.addSignalListener("SIGTERM", forward);
   const status = await child.status;
-  Deno.removeSignalListener("SIGINT", forward);
+  Deno.removeSignalListener("SIGINT", ignore);
   Deno.removeSignalListener("SIGTERM", forward);
   await net[Symbol.asyncDispose]();
   Deno.exitCode = status.code;

@@ -5,8 +5,15 @@ import { COMMANDS, DEFAULT_COMMAND } from "./cli/commands.ts";
 if (import.meta.main) {
   const controller = new AbortController();
   const force = new AbortController();
-  // The first signal drains; the second stops at once.
-  const stop = () => (controller.signal.aborted ? force : controller).abort(new Error("signal"));
+  // The first signal drains; a second one stops at once. A repeat within a second is the same request delivered twice
+  // (a terminal's Ctrl-C reaches both a supervisor such as `deno run --watch` and the agent, which passes it on).
+  let firstAt = 0;
+  const stop = () => {
+    if (!controller.signal.aborted) {
+      firstAt = Date.now();
+      controller.abort(new Error("signal"));
+    } else if (Date.now() - firstAt >= 1000) force.abort(new Error("second signal"));
+  };
   Deno.addSignalListener("SIGINT", stop);
   Deno.addSignalListener("SIGTERM", stop);
   const encoder = new TextEncoder();
