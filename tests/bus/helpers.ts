@@ -14,16 +14,9 @@ export const STRANGER = new Wallet(ANVIL_KEYS[2]);
 /** A well-formed CID the fake executor reports as output. */
 export const OUTPUT_CID = "bafybeigdyrzt5sfp7udm7hu76uh7y26nf3efuylqabf3oclgtqy55fbzdi";
 
-/** Sleeps, or rejects when `signal` aborts. */
-export function sleep(ms: number, signal?: AbortSignal): Promise<void> {
-  return new Promise((resolve, reject) => {
-    const t = setTimeout(resolve, ms);
-    signal?.addEventListener("abort", () => {
-      clearTimeout(t);
-      reject(signal.reason);
-    }, { once: true });
-  });
-}
+/** The agent's own abortable sleep, re-exported for the bus tests. */
+import { sleep } from "../../src/timers.ts";
+export { sleep };
 
 /** Runs every job for `durationMs`, reporting the stages, then completes with {@linkcode OUTPUT_CID}. */
 export class FakeExecutor implements JobExecutor {

@@ -122,10 +122,9 @@ export function startHoldingPinata(upstream: string, options: { hold?: boolean; 
   };
 }
 
-/** Resolves after `ms`. */
-export function sleep(ms: number): Promise<void> {
-  return new Promise((r) => setTimeout(r, ms));
-}
+/** The agent's own sleep, re-exported for the fault scenarios. */
+import { sleep } from "../../src/timers.ts";
+export { sleep };
 
 /** How many containers Docker created for `jobId` since `since` (unix seconds), from the `/events` stream. */
 export async function containerCreates(dockerHost: string, jobId: string, since: number): Promise<number> {
