@@ -6,9 +6,9 @@
 import type { Signer } from "ethers";
 import { classifyError, createJobDirs, type DockerEngine, type ImageInfo, removeJobDirs } from "../docker/mod.ts";
 import type { ExecutionContext, FailureReason, Job, JobExecutor, JobOutcome } from "../job/mod.ts";
-import type { Logger } from "../log/mod.ts";
-import { type Storage, StorageError, type UploadResult } from "../storage/mod.ts";
-import type { AgentMetrics } from "./metrics.ts";
+import { type Logger, logProgressSink } from "../log/mod.ts";
+import { type Storage, StorageError, type TransferOptions, type UploadResult } from "../storage/mod.ts";
+import type { AgentMetrics, TransferKind } from "./metrics.ts";
 import { signReceipt } from "./receipt.ts";
 
 /** What the pipeline needs; each piece has one real implementation, built in the composition root. */
@@ -22,6 +22,8 @@ export interface PipelineDeps {
   jobsDir: string;
   logger: Logger;
   metrics?: AgentMetrics;
+  /** Least time between two progress lines of a download or upload; default 5 s. */
+  progressIntervalMs?: number;
 }
 
 /** Ids the scheduler hands out in CPU-only mode; they are never sent to Docker as GPU ids. */
@@ -47,7 +49,7 @@ export class PipelineExecutor implements JobExecutor {
     try {
       if (ctx.resumeFrom === "uploading") {
         log.info("Resuming the upload of an output left by an earlier run");
-        const upload = await this.#resumeUpload(job, dirs.output, signal);
+        const upload = await this.#resumeUpload(job, dirs.output, signal, log);
         if (!upload) return agentRestart("the output of the finished container was not found after the restart");
         return await this.#completed(job, ctx, upload, undefined, startedAt);
       }
@@ -61,8 +63,13 @@ export class PipelineExecutor implements JobExecutor {
         if (job.inputFileCid) {
           await ctx.progress("fetching_input");
           const t0 = performance.now();
-          const input = await storage.fetchInput(job.inputFileCid, dirs.input, { signal, logger: log });
-          metrics?.transfer("download", input.bytes, (performance.now() - t0) / 1000);
+          await storage.fetchInput(job.inputFileCid, dirs.input, {
+            signal,
+            logger: log,
+            label: "input",
+            ...this.#transfer("download", log),
+          });
+          metrics?.transferTime("download", (performance.now() - t0) / 1000);
         }
         await ctx.progress("pulling_image");
         image = await docker.ensureImage(job.imageName, { signal, jobId: job.jobId });
@@ -96,8 +103,9 @@ export class PipelineExecutor implements JobExecutor {
         jobId: job.jobId,
         agentAddress: this.#deps.agentAddress,
         signal,
+        ...this.#transfer("upload", log),
       });
-      metrics?.transfer("upload", upload.bytes, (performance.now() - t0) / 1000);
+      metrics?.transferTime("upload", (performance.now() - t0) / 1000);
       return await this.#completed(job, ctx, upload, image, startedAt, run.durationMs);
     } catch (error) {
       const failure = failureFrom(error);
@@ -108,13 +116,36 @@ export class PipelineExecutor implements JobExecutor {
     }
   }
 
+  /**
+   * Progress of a download or upload: a log line every few seconds, and the bytes counted in
+   * `lamda_transfer_bytes_total` as they move (so the end of the transfer adds only its time).
+   */
+  #transfer(kind: TransferKind, log: Logger): TransferOptions {
+    return {
+      progress: logProgressSink(log),
+      progressIntervalMs: this.#deps.progressIntervalMs ?? 5000,
+      onBytes: this.#deps.metrics?.bytesMoved(kind),
+    };
+  }
+
   /** The spooled output if an earlier run moved it there, else the output directory it left behind. */
-  async #resumeUpload(job: Job, outputDir: string, signal: AbortSignal): Promise<UploadResult | undefined> {
-    const { storage, agentAddress } = this.#deps;
+  async #resumeUpload(
+    job: Job,
+    outputDir: string,
+    signal: AbortSignal,
+    log: Logger,
+  ): Promise<UploadResult | undefined> {
+    const { storage, agentAddress, metrics } = this.#deps;
+    const t0 = performance.now();
+    const transfer = this.#transfer("upload", log);
     const spooled = (await storage.listSpooledOutputs()).some((s) => s.jobId === job.jobId);
-    if (spooled) return await storage.resumeUpload(job.jobId, signal);
-    const left = await Deno.stat(outputDir).then((s) => s.isDirectory, () => false);
-    return left ? await storage.uploadOutput(outputDir, { jobId: job.jobId, agentAddress, signal }) : undefined;
+    const left = !spooled && await Deno.stat(outputDir).then((s) => s.isDirectory, () => false);
+    if (!spooled && !left) return undefined;
+    const upload = spooled
+      ? await storage.resumeUpload(job.jobId, { signal, ...transfer })
+      : await storage.uploadOutput(outputDir, { jobId: job.jobId, agentAddress, signal, ...transfer });
+    metrics?.transferTime("upload", (performance.now() - t0) / 1000);
+    return upload;
   }
 
   async #completed(
@@ -147,7 +178,7 @@ function agentRestart(message: string): JobOutcome {
   return { status: "failed", reason: "agent_restart", message: `The agent restarted mid-job: ${message}` };
 }
 
-/** The one mapping from a pipeline error to a failure reason (DESIGN.md §1.5). */
+/** The one mapping from a pipeline error to a failure reason (docs/wire-contract.md §5). */
 export function failureFrom(error: unknown): JobOutcome & { status: "failed" } {
   if (error instanceof StorageError) return { status: "failed", reason: error.reason, message: error.message };
   const c = classifyError(error);

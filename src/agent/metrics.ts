@@ -132,9 +132,22 @@ export class AgentMetrics {
     this.jobDuration.observe({ status }, seconds);
   }
 
-  /** Records a transfer. */
+  /** Records a transfer counted when it ended (bytes and seconds together). */
   transfer(kind: TransferKind, bytes: number, seconds: number): void {
     this.transferBytes.inc({ kind }, bytes);
+    this.transferSeconds.inc({ kind }, seconds);
+  }
+
+  /** A byte counter to call as bytes move, so `lamda_transfer_bytes_total` rises during a long transfer. */
+  bytesMoved(kind: TransferKind): (bytes: number) => void {
+    const counter = this.transferBytes.labels({ kind });
+    return (bytes) => {
+      if (bytes > 0) counter.inc(bytes);
+    };
+  }
+
+  /** Records the time of a transfer whose bytes {@linkcode bytesMoved} already counted. */
+  transferTime(kind: TransferKind, seconds: number): void {
     this.transferSeconds.inc({ kind }, seconds);
   }
 

@@ -26,13 +26,18 @@ export class BlockSpool {
   #failure: unknown;
   #fetcher?: BlockFetcher;
   #signal: AbortSignal;
+  #onBlock?: (cid: CID, bytes: Uint8Array) => void;
   /** Bytes of all blocks stored so far. */
   storedBytes = 0;
 
-  constructor(dir: string, options: { signal: AbortSignal; fetcher?: BlockFetcher }) {
+  constructor(
+    dir: string,
+    options: { signal: AbortSignal; fetcher?: BlockFetcher; onBlock?: (cid: CID, bytes: Uint8Array) => void },
+  ) {
     this.store = new DiskBlockstore(dir);
     this.#fetcher = options.fetcher;
     this.#signal = options.signal;
+    this.#onBlock = options.onBlock;
   }
 
   /** Creates the directory. */
@@ -41,7 +46,7 @@ export class BlockSpool {
     return this;
   }
 
-  /** Verifies and stores a block; wakes readers waiting for it. */
+  /** Verifies and stores a block; wakes readers waiting for it. `onBlock` sees each new block once, verified. */
   async put(cid: CID, bytes: Uint8Array): Promise<void> {
     await verifyBlock(cid, bytes);
     const key = keyOf(cid);
@@ -49,6 +54,7 @@ export class BlockSpool {
     await this.store.put(cid, bytes);
     this.storedBytes += bytes.byteLength;
     this.#have.add(key);
+    this.#onBlock?.(cid, bytes);
     for (const w of this.#waiters.get(key) ?? []) w.resolve();
     this.#waiters.delete(key);
   }

@@ -1,4 +1,4 @@
-/** The storage component's error: one wire reason code (DESIGN.md §1.5) and a finer detail code. */
+/** The storage component's error: one wire reason code (docs/wire-contract.md §5) and a finer detail code. */
 
 /** Reason codes the storage component can produce, as published on `failed` statuses. */
 export type StorageReason = "input_fetch_failed" | "input_integrity_failed" | "output_too_large" | "upload_failed";

@@ -1,11 +1,13 @@
 /** Verified retrieval of a CID from an ordered list of trustless gateways into a job's input directory. */
 import { timeoutSignal } from "../timers.ts";
+import { decode as decodePb } from "@ipld/dag-pb";
+import { equals } from "multiformats/bytes";
 import type { CID } from "multiformats/cid";
-import type { Logger } from "../log/mod.ts";
+import type { Logger, TransferProgress } from "../log/mod.ts";
 import { backoffDelay } from "./backoff.ts";
 import { sleep } from "../timers.ts";
 import { BlockSpool } from "./block_spool.ts";
-import { MAX_BLOCK_BYTES, parseCid } from "./block_verify.ts";
+import { DAG_PB, MAX_BLOCK_BYTES, parseCid } from "./block_verify.ts";
 import { ingestCar } from "./car_ingest.ts";
 import { asStorageError, StorageError } from "./errors.ts";
 import { fetchWithTimeouts } from "./http_fetch.ts";
@@ -40,6 +42,13 @@ export interface FetchInputOptions {
   workDir?: string;
   signal?: AbortSignal;
   logger?: Logger;
+  /** What is fetched, in log lines and errors (`input`, or `output` when a client fetches a job's result). */
+  label?: string;
+  /**
+   * Counts verified block bytes as they arrive (each block of the DAG once per attempt; gateway framing and refused
+   * bytes are not counted). Each gateway attempt restarts it; the caller ends it.
+   */
+  progress?: TransferProgress;
 }
 
 /** What a successful retrieval wrote. */
@@ -61,6 +70,7 @@ export async function fetchInput(
   destDir: string,
   options: FetchInputOptions,
 ): Promise<FetchInputResult> {
+  const label = options.label ?? "input";
   const cid = parseCid(cidText);
   if (options.gateways.length === 0) {
     throw new StorageError("input_fetch_failed", "unsupported", "No IPFS gateway configured (IPFS_GATEWAYS)");
@@ -78,12 +88,13 @@ export async function fetchInput(
       if (broken.has(gateway.url)) continue;
       if (signal.aborted) break;
       try {
-        log?.debug("fetching input", { gateway: name, round });
+        log?.debug(`fetching ${label}`, { gateway: name, round });
+        options.progress?.restart();
         const result = await attempt(cid, gateway, destDir, options, signal);
-        log?.info("input fetched and verified", { gateway: name, bytes: result.bytes, files: result.files });
+        log?.info(`${label} fetched and verified`, { gateway: name, bytes: result.bytes, files: result.files });
         return { ...result, gateway: name };
       } catch (raw) {
-        const error = signal.aborted ? abortError(options.signal, options.totalTimeoutMs, raw) : raw;
+        const error = signal.aborted ? abortError(label, options.signal, options.totalTimeoutMs, raw) : raw;
         const storageError = asStorageError(error, "input_fetch_failed", name);
         await emptyDir(destDir);
         if (storageError.detail === "aborted") throw storageError;
@@ -102,12 +113,12 @@ export async function fetchInput(
       await sleep(backoffDelay(round, options.backoffBaseMs ?? 1000, 30_000), signal).catch(() => {});
     }
   }
-  if (options.signal?.aborted) throw abortError(options.signal, options.totalTimeoutMs, undefined);
+  if (options.signal?.aborted) throw abortError(label, options.signal, options.totalTimeoutMs, undefined);
   const reason = integrity ? "input_integrity_failed" : "input_fetch_failed";
   throw new StorageError(
     reason,
     integrity?.detail ?? "network",
-    `Could not retrieve ${cid} from ${options.gateways.length} gateway(s): ${failures.join("; ")}`,
+    `Could not retrieve ${label} ${cid} from ${options.gateways.length} gateway(s): ${failures.join("; ")}`,
     { cause: integrity, retryable: !integrity },
   );
 }
@@ -129,8 +140,16 @@ async function attempt(
   const maxCarBytes = options.maxBytes + Math.ceil(options.maxBytes / 16) + 16 * MAX_BLOCK_BYTES;
   const raw = options.format === "raw";
   const spoolDir = `${options.workDir ?? `${destDir}/..`}/.blocks-${crypto.randomUUID()}`;
+  const progress = options.progress;
   const spool = await new BlockSpool(spoolDir, {
     signal,
+    onBlock: progress &&
+      ((blockCid, bytes) => {
+        if (progress.total === undefined && equals(blockCid.multihash.bytes, cid.multihash.bytes)) {
+          progress.total = dagSizeHint(blockCid, bytes);
+        }
+        progress.add(bytes.byteLength);
+      }),
     fetcher: raw ? (c, s) => fetchRawBlock(`${base}/ipfs/${c}?format=raw`, gateway, timeouts, s) : undefined,
   }).open();
   let ingestError: unknown;
@@ -223,14 +242,34 @@ function checkStatus(response: Response, close: () => void): void {
   );
 }
 
-function abortError(callerSignal: AbortSignal | undefined, totalMs: number, cause: unknown): StorageError {
+/**
+ * The DAG's size as its root claims it: the root block plus the cumulative sizes (`Tsize`) of its links. Unverified
+ * until every block arrived, so it only sizes the progress display; undefined when a link has no size.
+ */
+function dagSizeHint(root: CID, bytes: Uint8Array): number | undefined {
+  if (root.code !== DAG_PB) return bytes.byteLength;
+  let total = bytes.byteLength;
+  for (const link of decodePb(bytes).Links) {
+    if (link.Tsize === undefined) return undefined;
+    total += link.Tsize;
+  }
+  return total;
+}
+
+function abortError(
+  label: string,
+  callerSignal: AbortSignal | undefined,
+  totalMs: number,
+  cause: unknown,
+): StorageError {
+  const what = `${label[0]?.toUpperCase() ?? ""}${label.slice(1)} retrieval`;
   if (callerSignal?.aborted) {
-    return new StorageError("input_fetch_failed", "aborted", "Input retrieval cancelled", { cause });
+    return new StorageError("input_fetch_failed", "aborted", `${what} cancelled`, { cause });
   }
   return new StorageError(
     "input_fetch_failed",
     "network",
-    `Input retrieval exceeded INPUT_FETCH_TIMEOUT (${totalMs} ms)`,
+    `${what} exceeded INPUT_FETCH_TIMEOUT (${totalMs} ms)`,
     {
       cause,
     },

@@ -1,5 +1,14 @@
 /** Storage: verified IPFS input retrieval, streamed and verified Pinata uploads with a spool, and a local IPFS service. */
-export { EMPTY_DIRECTORY_CID, Storage, type StorageConfig, type UploadOptions, type UploadResult } from "./storage.ts";
+export {
+  EMPTY_DIRECTORY_CID,
+  type FetchOptions,
+  type ResumeOptions,
+  Storage,
+  type StorageConfig,
+  type TransferOptions,
+  type UploadOptions,
+  type UploadResult,
+} from "./storage.ts";
 export { type StorageDetail, StorageError, type StorageReason } from "./errors.ts";
 export { fetchInput, type FetchInputOptions, type FetchInputResult, type Gateway } from "./fetch_input.ts";
 export { SINGLE_FILE_NAME } from "./unixfs_export.ts";

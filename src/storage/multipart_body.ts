@@ -9,22 +9,28 @@ export type FormPart =
 export interface MultipartBody {
   contentType: string;
   length: number;
-  /** A fresh stream of the whole body. */
-  stream(signal?: AbortSignal): ReadableStream<Uint8Array>;
+  /** Bytes of file content in the body (the sum of the file parts' sizes). */
+  fileBytes: number;
+  /** A fresh stream of the whole body; `onFileBytes` is given file content bytes as they are handed to the sender. */
+  stream(signal?: AbortSignal, onFileBytes?: (n: number) => void): ReadableStream<Uint8Array>;
 }
 
 const enc = new TextEncoder();
 const CHUNK = 256 * 1024;
 
-function quote(s: string): string {
-  // RFC 7578: names are quoted; escape the characters that would end the quoted string or the header.
-  return s.replaceAll("\\", "\\\\").replaceAll('"', "%22").replaceAll("\r", "%0D").replaceAll("\n", "%0A");
+/**
+ * A field or file name as browsers write it in the quoted `Content-Disposition` parameter (WHATWG HTML,
+ * "multipart/form-data encoding algorithm"; see RFC 7578 §4.2): `"` → `%22`, CR → `%0D`, LF → `%0A`, nothing else — a
+ * backslash stays as it is, and `%` is not escaped (which is why names holding `%22`/`%0A`/`%0D` are refused upstream).
+ */
+export function quoteFormName(s: string): string {
+  return s.replaceAll('"', "%22").replaceAll("\r", "%0D").replaceAll("\n", "%0A");
 }
 
 function partHeader(boundary: string, part: FormPart): Uint8Array {
   const disposition = "filename" in part
-    ? `form-data; name="${quote(part.name)}"; filename="${quote(part.filename)}"`
-    : `form-data; name="${quote(part.name)}"`;
+    ? `form-data; name="${quoteFormName(part.name)}"; filename="${quoteFormName(part.filename)}"`
+    : `form-data; name="${quoteFormName(part.name)}"`;
   const type = "filename" in part ? `\r\nContent-Type: ${part.contentType ?? "application/octet-stream"}` : "";
   return enc.encode(`--${boundary}\r\nContent-Disposition: ${disposition}${type}\r\n\r\n`);
 }
@@ -36,11 +42,13 @@ export function multipartBody(parts: FormPart[]): MultipartBody {
   const values = parts.map((p) => ("value" in p ? enc.encode(p.value) : undefined));
   const trailer = enc.encode(`--${boundary}--\r\n`);
   let length = trailer.byteLength;
+  let fileBytes = 0;
   parts.forEach((p, i) => {
     length += headers[i].byteLength + ("value" in p ? values[i]!.byteLength : p.size) + 2;
+    if (!("value" in p)) fileBytes += p.size;
   });
   const crlf = enc.encode("\r\n");
-  async function* generate(signal?: AbortSignal): AsyncGenerator<Uint8Array> {
+  async function* generate(signal?: AbortSignal, onFileBytes?: (n: number) => void): AsyncGenerator<Uint8Array> {
     for (let i = 0; i < parts.length; i++) {
       signal?.throwIfAborted();
       const part = parts[i];
@@ -56,6 +64,7 @@ export function multipartBody(parts: FormPart[]): MultipartBody {
           if (n === null) break;
           sent += n;
           if (sent > part.size) break;
+          onFileBytes?.(n);
           yield n === CHUNK ? buf : buf.subarray(0, n);
         }
         // The length was announced up front: a file that changed size would corrupt the request.
@@ -68,8 +77,9 @@ export function multipartBody(parts: FormPart[]): MultipartBody {
   return {
     contentType: `multipart/form-data; boundary=${boundary}`,
     length,
-    stream(signal) {
-      const it = generate(signal);
+    fileBytes,
+    stream(signal, onFileBytes) {
+      const it = generate(signal, onFileBytes);
       return new ReadableStream<Uint8Array>({
         async pull(controller) {
           try {

@@ -139,6 +139,7 @@ export async function* readMultipart(
 }
 
 function decodeURIComponentSafe(s: string): string {
-  // Senders escape quotes as %22 (WHATWG); other percent signs are literal.
-  return s.replaceAll("%22", '"').replaceAll("%0D", "\r").replaceAll("%0A", "\n");
+  // Senders escape quotes and line breaks (WHATWG); other percent signs are literal. Decoded as undici (Node's
+  // fetch) does: `%22` exactly, `%0D`/`%0A` in either case. Backslashes are not escapes.
+  return s.replace(/%22|%0d|%0a/gi, (m) => (m === "%22" ? '"' : m.toLowerCase() === "%0d" ? "\r" : "\n"));
 }

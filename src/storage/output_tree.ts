@@ -1,4 +1,5 @@
 /** Lists a job's output directory for upload: regular files and directories only, sizes summed, never following links. */
+import { describeName, entryNameProblem } from "./entry_name.ts";
 import { StorageError } from "./errors.ts";
 
 /** One file or directory of the output, by path relative to the output root (`/`-separated). */
@@ -24,8 +25,10 @@ export interface ScanLimits {
 }
 
 /**
- * Walks `root` depth-first in name order, with `lstat`, so symlinks are seen and never followed. A symlink or any
- * special file is refused (`upload_failed`, detail `symlink`); more than `maxBytes` is `output_too_large`.
+ * Walks `root` depth-first in name order, with `lstat`, so symlinks are seen and never followed. A name that cannot
+ * travel intact ({@linkcode entryNameProblem}: not UTF-8, control characters, …) is refused (`upload_failed`, detail
+ * `unsafe_name`) before it is used as a path; a symlink or any special file is refused (`upload_failed`, detail
+ * `symlink`); more than `maxBytes` is `output_too_large`. Hard links are regular files: each name is uploaded.
  */
 export async function scanOutput(root: string, limits: ScanLimits): Promise<OutputTree> {
   const tree: OutputTree = { entries: [], files: 0, bytes: 0 };
@@ -36,6 +39,14 @@ export async function scanOutput(root: string, limits: ScanLimits): Promise<Outp
     names.sort(byteOrder);
     for (const name of names) {
       const relPath = rel ? `${rel}/${name}` : name;
+      const problem = entryNameProblem(name);
+      if (problem) {
+        throw new StorageError(
+          "upload_failed",
+          "unsafe_name",
+          `Output entry ${describeName(relPath)} ${problem}; such names are not uploaded, rename it`,
+        );
+      }
       const info = await Deno.lstat(`${dir}/${name}`);
       if (tree.entries.length >= maxEntries) {
         throw new StorageError("output_too_large", "too_large", `Output has more than ${maxEntries} entries`);
@@ -44,7 +55,7 @@ export async function scanOutput(root: string, limits: ScanLimits): Promise<Outp
         throw new StorageError(
           "upload_failed",
           "symlink",
-          `Output entry ${JSON.stringify(relPath)} is a ${info.isSymlink ? "symlink" : "special file"}; only regular ` +
+          `Output entry ${describeName(relPath)} is a ${info.isSymlink ? "symlink" : "special file"}; only regular ` +
             "files and directories are uploaded",
         );
       }

@@ -1,7 +1,7 @@
 /** Pinata's pinning API: `pinFileToIPFS` as a streamed directory upload with retries, and `testAuthentication`. */
 import { timeoutSignal } from "../timers.ts";
 import { z } from "zod";
-import type { Logger } from "../log/mod.ts";
+import type { Logger, TransferProgress } from "../log/mod.ts";
 import { backoffDelay, retryAfterMs } from "./backoff.ts";
 import { sleep } from "../timers.ts";
 import { StorageError } from "./errors.ts";
@@ -42,6 +42,11 @@ export interface PinDirectoryRequest {
   name: string;
   keyvalues: Record<string, string>;
   signal?: AbortSignal;
+  /**
+   * Counts file content bytes as the body streams out (part headers are not counted); its total is set to the
+   * files' size, each attempt restarts it, the caller ends it.
+   */
+  progress?: TransferProgress;
 }
 
 const PinResponse = z.object({ IpfsHash: z.string().min(1), PinSize: z.number(), Timestamp: z.string() });
@@ -76,18 +81,22 @@ export class PinataClient {
       parts.push({ name: "file", filename: `${req.rootName}/${e.path}`, path: `${req.dir}/${e.path}`, size: e.size });
     }
     const body = multipartBody(parts);
+    const progress = req.progress;
+    if (progress) progress.total = body.fileBytes;
+    const onFileBytes = progress && ((n: number) => progress.add(n));
     const log = this.#opts.logger;
     let lastError: StorageError | undefined;
     for (let attempt = 0; attempt <= this.#opts.retries; attempt++) {
       req.signal?.throwIfAborted();
       let waitMs = backoffDelay(attempt, this.#opts.backoffBaseMs, this.#opts.backoffMaxMs ?? 60_000);
       try {
+        progress?.restart();
         const timeout = timeoutSignal(this.#opts.attemptTimeoutMs);
         const signal = req.signal ? AbortSignal.any([req.signal, timeout]) : timeout;
         const res = await this.#send("/pinning/pinFileToIPFS", {
           method: "POST",
           signal,
-          body: body.stream(signal),
+          body: body.stream(signal, onFileBytes),
           // Deno sends stream bodies chunked (it drops a Content-Length header), so none is set here.
           headers: { "content-type": body.contentType },
         });

@@ -1,7 +1,8 @@
 /** The storage component as the job pipeline uses it: verified inputs in, spooled and verified outputs out. */
 import type { Config } from "../config/mod.ts";
-import type { Logger } from "../log/mod.ts";
+import { type Logger, type ProgressSink, TransferProgress } from "../log/mod.ts";
 import { computeTreeCid } from "./compute_cid.ts";
+import { describeName, parserSensitivePaths } from "./entry_name.ts";
 import { StorageError } from "./errors.ts";
 import { fetchInput, type FetchInputResult, type Gateway } from "./fetch_input.ts";
 import { OutputSpool, type SpooledOutput } from "./output_spool.ts";
@@ -40,11 +41,39 @@ export interface UploadResult {
   attempts: number;
 }
 
+/**
+ * Progress of one transfer, counted as bytes move. Downloads count verified block bytes (each block of the DAG once per
+ * gateway attempt); uploads count file content bytes as the multipart body streams out.
+ */
+export interface TransferOptions {
+  /** Where progress reports go (e.g. `logProgressSink`), at most every `progressIntervalMs` and once at the end. */
+  progress?: ProgressSink;
+  /** Least time between two reports; default 5 s. */
+  progressIntervalMs?: number;
+  /**
+   * Given byte counts as they move (e.g. a metrics counter). A retry restarts the progress count, but bytes re-sent
+   * up to what an earlier attempt reached are not given again: the sum is the transfer's size.
+   */
+  onBytes?: (n: number) => void;
+}
+
+/** Options of a retrieval. */
+export interface FetchOptions extends TransferOptions {
+  signal?: AbortSignal;
+  logger?: Logger;
+  /** What is fetched, in log lines and errors; default `input`. */
+  label?: string;
+}
+
+/** Options of an upload of a spooled output. */
+export interface ResumeOptions extends TransferOptions {
+  signal?: AbortSignal;
+}
+
 /** Options of an upload. */
-export interface UploadOptions {
+export interface UploadOptions extends ResumeOptions {
   jobId: string;
   agentAddress: string;
-  signal?: AbortSignal;
 }
 
 /** The CIDv1 of the empty UnixFS directory: the output CID of a job that wrote nothing. */
@@ -88,14 +117,12 @@ export class Storage {
     return list;
   }
 
-  /** Retrieves and verifies `cid` into `destDir` (DESIGN.md §1.4 layout). */
-  fetchInput(
-    cid: string,
-    destDir: string,
-    options: { signal?: AbortSignal; logger?: Logger } = {},
-  ): Promise<FetchInputResult> {
+  /** Retrieves and verifies `cid` into `destDir` (docs/wire-contract.md §4 layout). */
+  async fetchInput(cid: string, destDir: string, options: FetchOptions = {}): Promise<FetchInputResult> {
     const c = this.#config;
-    return fetchInput(cid, destDir, {
+    const label = options.label ?? "input";
+    using progress = transferProgress(`downloading ${label}`, options);
+    return await fetchInput(cid, destDir, {
       gateways: this.gateways(),
       maxBytes: c.inputMaxBytes,
       maxEntries: c.inputMaxEntries,
@@ -107,6 +134,8 @@ export class Storage {
       format: c.ipfsFetchFormat,
       signal: options.signal,
       logger: options.logger ?? this.#logger,
+      label,
+      progress,
     });
   }
 
@@ -117,11 +146,12 @@ export class Storage {
   async uploadOutput(dir: string, options: UploadOptions): Promise<UploadResult> {
     await scanOutput(dir, { maxBytes: this.#config.outputMaxBytes });
     await this.spool.add(dir, options.jobId, options.agentAddress);
-    return await this.resumeUpload(options.jobId, options.signal);
+    return await this.resumeUpload(options.jobId, options);
   }
 
   /** Uploads a spooled output (after a restart, or a retry later); removes it once uploaded. */
-  async resumeUpload(jobId: string, signal?: AbortSignal): Promise<UploadResult> {
+  async resumeUpload(jobId: string, options: ResumeOptions = {}): Promise<UploadResult> {
+    const signal = options.signal;
     const item = await this.spool.get(jobId);
     if (!item) throw new StorageError("upload_failed", "unsupported", `No spooled output for job ${jobId}`);
     const log = this.#logger.child({ job_id: jobId });
@@ -137,6 +167,7 @@ export class Storage {
       return { cid: local, bytes: 0, files: 0, attempts: 0 };
     }
     let pinned;
+    using progress = transferProgress("uploading output", options);
     try {
       pinned = await this.#pinata.pinDirectory({
         dir: item.dir,
@@ -145,6 +176,7 @@ export class Storage {
         name: `lamda-job-${jobId}`,
         keyvalues: { job_id: jobId, agent_address: item.agentAddress },
         signal,
+        progress,
       });
     } catch (error) {
       await this.spool.recordAttempt(jobId, (error as Error).message);
@@ -154,10 +186,13 @@ export class Storage {
     const local = await localCid;
     if (pinned.cid !== local) {
       await this.spool.recordAttempt(jobId, `cid mismatch ${pinned.cid} != ${local}`);
+      const sensitive = parserSensitivePaths(tree.entries.filter((e) => e.kind === "file").map((e) => e.path));
+      const hint = sensitive.length === 0 ? "" : `; the output has names some multipart parsers read differently ` +
+        `(${sensitive.slice(0, 3).map((p) => describeName(p)).join(", ")}): the service may have stored other names`;
       throw new StorageError(
         "upload_failed",
         "cid_mismatch",
-        `The service returned CID ${pinned.cid} but the output's CID computed locally is ${local}`,
+        `The service returned CID ${pinned.cid} but the output's CID computed locally is ${local}${hint}`,
         { retryable: false },
       );
     }
@@ -180,4 +215,14 @@ export class Storage {
   testAuthentication(signal?: AbortSignal): Promise<void> {
     return this.#pinata.testAuthentication(signal);
   }
+}
+
+/** A progress counter for one transfer, ended (one last report) when the `using` scope exits. */
+function transferProgress(label: string, options: TransferOptions): TransferProgress & Disposable {
+  const progress = new TransferProgress(options.progress ?? (() => {}), {
+    label,
+    intervalMs: options.progressIntervalMs,
+    onBytes: options.onBytes,
+  });
+  return Object.assign(progress, { [Symbol.dispose]: () => progress.done() });
 }

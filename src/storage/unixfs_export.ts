@@ -1,6 +1,7 @@
 /** Walks a verified UnixFS DAG and writes it to disk: a file as `<dir>/input`, a directory as its tree. */
 import { exporter, type UnixFSEntry } from "ipfs-unixfs-exporter";
 import type { CID } from "multiformats/cid";
+import { describeName, entryNameProblem } from "./entry_name.ts";
 import { StorageError } from "./errors.ts";
 
 /** Limits on what an input may expand to. */
@@ -22,18 +23,17 @@ export interface ReadableBlocks {
   get(cid: CID, options?: { signal?: AbortSignal }): AsyncGenerator<Uint8Array>;
 }
 
-/** The file name a single-file CID gets inside the input directory (DESIGN.md §1.4). */
+/** The file name a single-file CID gets inside the input directory (docs/wire-contract.md §4). */
 export const SINGLE_FILE_NAME = "input";
 
-/** Throws unless `name` is a single safe path component. */
+/** Throws unless `name` can travel intact (the same rule as output names: {@linkcode entryNameProblem}). */
 export function checkEntryName(name: string): void {
-  const bad = name === "" || name === "." || name === ".." || name.includes("/") || name.includes("\\") ||
-    name.includes("\0") || new TextEncoder().encode(name).byteLength > 255;
-  if (bad) {
+  const problem = entryNameProblem(name);
+  if (problem) {
     throw new StorageError(
       "input_fetch_failed",
       "unsafe_name",
-      `Refusing directory entry name ${JSON.stringify(name.slice(0, 80))}: not a single safe path component`,
+      `Refusing input directory entry ${describeName(name)}: the name ${problem}`,
     );
   }
 }

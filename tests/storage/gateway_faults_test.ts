@@ -1,11 +1,7 @@
 import assert from "node:assert/strict";
-import { encode as encodePb, prepare } from "@ipld/dag-pb";
-import { CID } from "multiformats/cid";
-import { sha256 } from "multiformats/hashes/sha2";
 import { Storage, StorageError } from "../../src/storage/mod.ts";
-import { DiskBlockstore } from "../../src/storage/disk_blockstore.ts";
 import { type GatewayFault, startFaultyGateway } from "./faulty_gateway.ts";
-import { localStack, sameBytes, TEST_JWT, uploadTree } from "./support.ts";
+import { localStack, sameBytes, storeDirectoryNamed, TEST_JWT, uploadTree } from "./support.ts";
 
 type Stack = Awaited<ReturnType<typeof localStack>>;
 
@@ -193,24 +189,10 @@ Deno.test("a directory over INPUT_MAX_ENTRIES is refused", async () => {
   assert.match(error.message, /INPUT_MAX_ENTRIES/);
 });
 
-/** Stores a UnixFS directory whose single link has `name`, straight into the service's blockstore. */
-async function hostileDirectory(stack: Stack, name: string): Promise<string> {
-  const store = await new DiskBlockstore(`${stack.dir}/ipfs/blocks`).open();
-  const leaf = new TextEncoder().encode("pwned\n");
-  const leafCid = CID.createV1(0x55, await sha256.digest(leaf));
-  await store.put(leafCid, leaf);
-  const dir = encodePb(
-    prepare({ Data: Uint8Array.from([0x08, 0x01]), Links: [{ Name: name, Hash: leafCid, Tsize: 6 }] }),
-  );
-  const dirCid = CID.createV1(0x70, await sha256.digest(dir));
-  await store.put(dirCid, dir);
-  return dirCid.toString();
-}
-
 for (const name of ["..", "a/../../etc", "/abs", "nul\0byte"]) {
   Deno.test(`a directory entry named ${JSON.stringify(name)} is refused and nothing escapes the input dir`, async () => {
     await using stack = await localStack();
-    const cid = await hostileDirectory(stack, name);
+    const cid = await storeDirectoryNamed(stack, name);
     const dest = `${stack.dir}/jobs/in`;
     const { error } = await fetchError(storageVia(stack, [stack.service.url]), cid, dest);
     assert.equal(error.detail, "unsafe_name");

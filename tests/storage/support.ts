@@ -1,5 +1,9 @@
 /** Shared helpers of the storage tests: a local IPFS service, a Storage wired to it, captured logs, random files. */
+import { encode as encodePb, prepare } from "@ipld/dag-pb";
+import { CID } from "multiformats/cid";
+import { sha256 } from "multiformats/hashes/sha2";
 import { Logger, MemoryWriter } from "../../src/log/mod.ts";
+import { DiskBlockstore } from "../../src/storage/disk_blockstore.ts";
 import { startDevIpfs, Storage, type StorageConfig } from "../../src/storage/mod.ts";
 
 /** The JWT the local service accepts in tests. */
@@ -127,4 +131,32 @@ export async function uploadTree(
   await new Deno.Command("cp", { args: ["-a", out, source] }).output();
   const res = await stack.storage.uploadOutput(out, { jobId, agentAddress: "0x" + "ab".repeat(20) });
   return { cid: res.cid, source };
+}
+
+/**
+ * Stores a UnixFS directory whose single link (to a 6-byte file, `pwned\n`) has `name`, straight into the local
+ * service's blockstore: names the importer would never make. Raw bytes give a name that is not valid UTF-8.
+ */
+export async function storeDirectoryNamed(
+  stack: Awaited<ReturnType<typeof localStack>>,
+  name: string | Uint8Array,
+): Promise<string> {
+  const store = await new DiskBlockstore(`${stack.dir}/ipfs/blocks`).open();
+  const leaf = new TextEncoder().encode("pwned\n");
+  const leafCid = CID.createV1(0x55, await sha256.digest(leaf));
+  await store.put(leafCid, leaf);
+  const raw = typeof name === "string" ? undefined : name;
+  // dag-pb takes names as strings: encode a placeholder of the same length, then put the raw bytes in its place.
+  const placeholder = raw ? "\u0001".repeat(raw.byteLength) : name as string;
+  let dir = encodePb(
+    prepare({ Data: Uint8Array.from([0x08, 0x01]), Links: [{ Name: placeholder, Hash: leafCid, Tsize: 6 }] }),
+  );
+  if (raw) {
+    const at = dir.findIndex((_, i) => raw.every((_, j) => dir[i + j] === 0x01));
+    dir = dir.slice();
+    dir.set(raw, at);
+  }
+  const dirCid = CID.createV1(0x70, await sha256.digest(dir));
+  await store.put(dirCid, dir);
+  return dirCid.toString();
 }
