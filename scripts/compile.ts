@@ -65,7 +65,9 @@ async function main(args: string[]): Promise<number> {
   await Deno.mkdir(values.out!, { recursive: true });
   for (const target of targets) {
     const output = `${values.out}/lamda-node-agent-${target}`;
-    const cmd = ["compile", ...flags, "--target", target, "--output", output, "src/main.ts"];
+    // --quiet is baked into the binary as its log level: without it the binary prints Deno's own notices at every
+    // start (`Info Failed to resolve 'nvidia-smi' for allow-run` on a host without nvidia-smi on PATH).
+    const cmd = ["compile", "--quiet", ...flags, "--target", target, "--output", output, "src/main.ts"];
     console.error(`deno ${shellLine(cmd)}`);
     const result = await new Deno.Command(Deno.execPath(), { args: cmd, stdout: "piped", stderr: "piped" }).output();
     const text = new TextDecoder().decode(result.stdout) + new TextDecoder().decode(result.stderr);

@@ -63,6 +63,15 @@ async function main(): Promise<number> {
     agent.signal("SIGTERM");
     const status = await agent.exit();
     print(`${since()} agent stopped (exit ${status.code}); tearing the network down`);
+    if (status.code === 0) {
+      print("");
+      print("Next steps:");
+      print("  deno task dev        the same network with the agent from source, kept running (Ctrl-C drains)");
+      print("  then, in another terminal, the submit line it prints, e.g.");
+      print(`    deno run -A src/main.ts --env-file data/dev/devnet.env submit --image ${net.image} --input README.md`);
+      print("  and its metrics at the /metrics URL it prints (/healthz and /readyz beside it)");
+      print("  docs/install.md      run a real node: binary, user, .env, keygen, systemd");
+    }
     return status.code;
   } finally {
     await Deno.remove(dataDir, { recursive: true }).catch(() => {});

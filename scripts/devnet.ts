@@ -22,7 +22,10 @@ export async function preflight(): Promise<string[]> {
 }
 
 /** Starts the local network after the preflight; prints what is missing and returns undefined when it cannot. */
-export async function startDevnet(print: (line: string) => void): Promise<LocalNetwork | undefined> {
+export async function startDevnet(
+  print: (line: string) => void,
+  options: { detached?: boolean } = {},
+): Promise<LocalNetwork | undefined> {
   const problems = await preflight();
   if (problems.length) {
     print("The local network cannot start on this machine:");
@@ -30,7 +33,7 @@ export async function startDevnet(print: (line: string) => void): Promise<LocalN
     return undefined;
   }
   print("Starting nats-server (JetStream), anvil + NodeReputation, the local IPFS service, the sample job image…");
-  const net = await LocalNetwork.start();
+  const net = await LocalNetwork.start({ detached: options.detached });
   print(`  NATS        ${net.nats.url}`);
   print(`  chain       ${net.anvil.url} (chain id 5611), NodeReputation at ${net.contractAddress}`);
   print(`  IPFS        ${net.ipfs.url} (Pinata API + trustless gateway)`);

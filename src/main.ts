@@ -1,5 +1,6 @@
 /** Composition root and the one place that sets the exit code. */
-import { runCli } from "./cli/main.ts";
+import { EXIT, runCli } from "./cli/main.ts";
+import { deniedAccess, permissionsHint } from "./permissions/mod.ts";
 import { COMMANDS, DEFAULT_COMMAND } from "./cli/commands.ts";
 
 if (import.meta.main) {
@@ -17,14 +18,23 @@ if (import.meta.main) {
   Deno.addSignalListener("SIGINT", stop);
   Deno.addSignalListener("SIGTERM", stop);
   const encoder = new TextEncoder();
-  Deno.exitCode = await runCli(Deno.args, {
-    env: (name) => Deno.env.get(name),
-    readTextFile: (path) => Deno.readTextFile(path),
-    stdout: (line) => Deno.stdout.writeSync(encoder.encode(line + "\n")),
-    stderr: (line) => Deno.stderr.writeSync(encoder.encode(line + "\n")),
-    signal: controller.signal,
-    force: force.signal,
-  }, { commands: COMMANDS, fallback: DEFAULT_COMMAND });
+  const stderr = (line: string) => Deno.stderr.writeSync(encoder.encode(line + "\n"));
+  try {
+    Deno.exitCode = await runCli(Deno.args, {
+      env: (name) => Deno.env.get(name),
+      readTextFile: (path) => Deno.readTextFile(path),
+      stdout: (line) => Deno.stdout.writeSync(encoder.encode(line + "\n")),
+      stderr,
+      signal: controller.signal,
+      force: force.signal,
+    }, { commands: COMMANDS, fallback: DEFAULT_COMMAND });
+  } catch (error) {
+    // The CLI explains sandbox refusals against the configuration; one raised before it was loaded still gets the
+    // command that prints the flags, and exit 78 (not retried by systemd), instead of Deno's bare message and exit 1.
+    if (!deniedAccess(error)) throw error;
+    stderr(`Permission denied: ${(error as Error).message}.\n  Fix: ${permissionsHint({})}`);
+    Deno.exitCode = EXIT.config;
+  }
   Deno.removeSignalListener("SIGINT", stop);
   Deno.removeSignalListener("SIGTERM", stop);
 }

@@ -29,3 +29,26 @@ export function sleep(ms: number, signal?: AbortSignal): Promise<void> {
     signal?.addEventListener("abort", onAbort, { once: true });
   });
 }
+
+/** Exponential backoff with jitter: attempt 0 → between `baseMs`/2 and `baseMs`, doubling, capped at `maxMs`. */
+export function backoffDelay(attempt: number, baseMs: number, maxMs: number, random = Math.random): number {
+  const ceiling = Math.min(maxMs, baseMs * 2 ** Math.min(attempt, 30));
+  return Math.round(ceiling / 2 + random() * ceiling / 2);
+}
+
+/** `promise`, or a rejection with the signal's reason as soon as `signal` aborts (the promise itself runs on). */
+export function abortable<T>(promise: Promise<T>, signal?: AbortSignal): Promise<T> {
+  if (!signal) return promise;
+  return new Promise<T>((resolve, reject) => {
+    const onAbort = () => reject(signal.reason);
+    if (signal.aborted) return onAbort();
+    signal.addEventListener("abort", onAbort, { once: true });
+    promise.then(resolve, reject).finally(() => signal.removeEventListener("abort", onAbort));
+  });
+}
+
+/** {@linkcode backoffDelay} in whole seconds once it reaches a second: retry delays people read in log lines. */
+export function retryDelay(attempt: number, baseMs: number, maxMs: number): number {
+  const ms = backoffDelay(attempt, baseMs, maxMs);
+  return ms >= 1000 ? Math.round(ms / 1000) * 1000 : ms;
+}

@@ -24,3 +24,12 @@ Deno.test("a pending timeoutSignal does not keep the process alive", async () =>
   assert.equal(out.code, 0, new TextDecoder().decode(out.stderr));
   assert.ok(Date.now() - t0 < 20_000, "the process exited without waiting for the deadline");
 });
+
+Deno.test("backoffDelay doubles per attempt within [ceiling/2, ceiling] and stops at the cap", async () => {
+  const { backoffDelay } = await import("./timers.ts");
+  assert.equal(backoffDelay(0, 100, 5000, () => 0), 50);
+  assert.equal(backoffDelay(0, 100, 5000, () => 1), 100);
+  assert.equal(backoffDelay(3, 100, 5000, () => 1), 800);
+  assert.equal(backoffDelay(10, 100, 5000, () => 1), 5000);
+  assert.equal(backoffDelay(1000, 100, 5000, () => 0), 2500, "huge attempt counts stay finite");
+});

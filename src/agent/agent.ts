@@ -6,16 +6,26 @@
 import { join } from "node:path";
 import { getAddress } from "ethers";
 import { BusConnection, connectOptionsFromConfig, JobService, jobServiceOptionsFromConfig } from "../bus/mod.ts";
-import { type AgentWallet, chainSettings, type HeartbeatTuning, loadWallet, startNode } from "../chain/mod.ts";
-import { ConfigError, type LoadedConfig } from "../config/mod.ts";
+import {
+  type AgentWallet,
+  ChainError,
+  chainSettings,
+  type HeartbeatTuning,
+  KeyError,
+  loadWallet,
+  startNode,
+} from "../chain/mod.ts";
+import { ConfigError, formatDuration, type LoadedConfig } from "../config/mod.ts";
 import { DockerEngine, engineOptionsFromConfig } from "../docker/mod.ts";
 import { detectGpus, type GpuInventory, gpuOptionsFromConfig, readGpuHealth, registrationSpec } from "../gpu/mod.ts";
 import { JobJournal, Scheduler, type StatusMessage } from "../job/mod.ts";
 import type { Logger } from "../log/mod.ts";
+import { deniedAccess } from "../permissions/mod.ts";
 import { Storage } from "../storage/mod.ts";
 import { VERSION } from "../version.ts";
 import { PipelineExecutor } from "./executor.ts";
-import { type HttpServer, startHttpServer } from "./http.ts";
+import { abortable, retryDelay, sleep } from "../timers.ts";
+import { type HttpServer, type Readiness, startHttpServer } from "./http.ts";
 import { AgentMetrics } from "./metrics.ts";
 
 /** Start-up failed in one component; the message names it and the fix. */
@@ -52,213 +62,266 @@ export interface ReadyAgent {
   service: JobService;
 }
 
-/** Runs the agent until `signal` aborts and the drain is done. Throws {@linkcode StartupError} when it cannot start. */
+/**
+ * Runs the agent until `signal` aborts and the drain is done. Throws {@linkcode StartupError} when it cannot start.
+ * A signal during start-up ends the step in progress, undoes what started, and returns.
+ */
 export async function runAgent(options: AgentOptions): Promise<void> {
   const { config } = options.loaded;
   const signal = options.signal;
   await using stack = new AsyncDisposableStack();
   let log = options.logger.child({ component: "agent" });
+  // What start-up is doing now, for /readyz and for the log line of a signal that interrupts it.
+  let current = { component: "config", what: "checking the configuration", detail: "" };
+  const starting = (): Readiness => ({
+    startup: { ready: false, detail: current.what + (current.detail ? ` (${current.detail})` : "") },
+  });
+  let readiness: () => Readiness = starting;
   const step = async <T>(component: string, what: string, fn: () => Promise<T>): Promise<T> => {
+    if (signal.aborted) throw new StartupInterrupted(current.what);
+    current = { component, what, detail: "" };
     log.info(`start-up: ${what}`, { step: component });
     try {
-      return await fn();
+      return await abortable(fn(), signal);
     } catch (error) {
-      if (error instanceof ConfigError || error instanceof StartupError) throw error;
+      if (signal.aborted) throw new StartupInterrupted(what);
+      // Configuration, the node key and the permission sandbox are reported by the CLI with their fixes (exit 78).
+      if (error instanceof ConfigError || error instanceof StartupError || error instanceof KeyError) throw error;
+      if (deniedAccess(error)) throw error;
       throw new StartupError(component, (error as Error).message, { cause: error });
     }
   };
-
-  // config: the key and the upload credentials are needed before anything else.
-  if (!config.privateKey && !config.keystore) {
-    throw new ConfigError([{
-      variable: "AGENT_PRIVATE_KEY",
-      message: "(or AGENT_KEYSTORE) is required to sign registration, heartbeats and receipts",
-      example: "0x<64 hex digits>",
-    }]);
-  }
-  if (!config.pinataJwt) {
-    throw new ConfigError([{
-      variable: "PINATA_JWT",
-      message: "is required to upload job outputs",
-      example: "eyJhbGciOi…",
-    }]);
-  }
-  const wallet: AgentWallet = await step(
-    "config",
-    "loading the node key",
-    () => loadWallet(chainSettings(config).key, { logger: options.logger }),
-  );
-  const address = getAddress(wallet.address);
-  const logger = options.logger.child({ address });
-  log = logger.child({ component: "agent" });
-
-  const inventory = await step(
-    "gpu",
-    "detecting GPUs",
-    () => detectGpus({ ...gpuOptionsFromConfig(config), signal, logger }),
-  );
-  const spec = registrationSpec(inventory);
-  log.info("GPU inventory", {
-    mode: inventory.mode,
-    gpus: inventory.gpus.length,
-    model: spec.gpuModel,
-    vram: spec.vram,
-  });
-
-  const docker = await step(
-    "docker",
-    "connecting to Docker",
-    () => DockerEngine.connect(engineOptionsFromConfig(config, address, logger)),
-  );
-  stack.defer(() => docker.close());
-  if (inventory.mode !== "cpu-only" && !docker.capabilities.gpu.available) {
-    log.error("GPU jobs will fail with gpu_unavailable", { reason: docker.capabilities.gpu.message });
-  }
-
-  const journal = await step("journal", `opening the job journal in ${config.dataDir}`, async () => {
-    await Deno.mkdir(config.dataDir, { recursive: true, mode: 0o700 });
-    return JobJournal.open(JobJournal.pathIn(config.dataDir));
-  });
-  stack.defer(() => journal.close());
-  const unfinished = journal.listUnfinished().map((r) => r.jobId);
-  const orphans = await step("docker", "removing orphaned job containers", () => docker.removeOrphans(unfinished));
-  if (orphans.length) log.warn("Removed job containers the journal does not know", { containers: orphans });
-
+  // Steps that do not take the signal themselves (the chain's) are stopped through this one.
   const chainStop = new AbortController();
-  const node = await step(
-    "chain",
-    "registering on NodeReputation and sending the first heartbeat",
-    () =>
-      startNode(chainSettings(config), { gpuModel: spec.gpuModel, vram: BigInt(spec.vram) }, {
-        logger,
-        signal: chainStop.signal,
-        wallet,
-        tuning: options.tuning?.heartbeat,
-      }),
-  );
-  stack.defer(async () => {
-    chainStop.abort();
-    await node[Symbol.asyncDispose]();
-  });
+  const stopChainOnSignal = () => chainStop.abort(signal.reason);
+  signal.addEventListener("abort", stopChainOnSignal, { once: true });
 
-  const storage = await step("storage", "preparing IPFS storage", async () => {
-    const s = new Storage(config, logger, options.tuning?.storage);
-    const expired = await s.expireSpool();
-    if (expired.length) log.warn("Expired spooled outputs removed", { jobs: expired });
-    return s;
-  });
+  try {
+    // config: the key and the upload credentials are needed before anything else.
+    if (!config.privateKey && !config.keystore) {
+      throw new ConfigError([{
+        variable: "AGENT_PRIVATE_KEY",
+        message: "(or AGENT_KEYSTORE) is required to sign registration, heartbeats and receipts",
+        example: "0x<64 hex digits>",
+      }]);
+    }
+    if (!config.pinataJwt) {
+      throw new ConfigError([{
+        variable: "PINATA_JWT",
+        message: "is required to upload job outputs",
+        example: "eyJhbGciOi…",
+      }]);
+    }
+    const metrics = new AgentMetrics();
+    // The endpoint answers from the start: /healthz says the process lives, /readyz names the step it waits on.
+    let http: HttpServer | undefined;
+    if (config.httpAddr !== "") {
+      http = await step(
+        "http",
+        `listening on ${config.httpAddr}`,
+        () => startHttpServer({ addr: config.httpAddr, metrics, logger: log, readiness: () => readiness() }),
+      );
+      stack.defer(() => http!.close());
+    }
 
-  const metrics = new AgentMetrics();
-  const bus = await step(
-    "nats",
-    `connecting to NATS ${config.natsServers.join(",")}`,
-    () => BusConnection.connect(connectOptionsFromConfig(config), logger, signal),
-  );
-  stack.defer(() => bus.close());
-  const gpuIds = inventory.gpus.map((g) => g.id);
-  const scheduler = new Scheduler({
-    gpuUuids: gpuIds,
-    maxConcurrent: config.maxConcurrentJobs,
-    queueSize: config.jobQueueSize,
-  });
-  let health: Awaited<ReturnType<typeof readGpuHealth>> = inventory.mode === "cpu-only"
-    ? []
-    : inventory.gpus.flatMap((g) => (g.health ? [{ index: g.index, uuid: g.uuid, health: g.health }] : []));
-  const executor = new PipelineExecutor({
-    docker,
-    storage,
-    signer: wallet,
-    agentAddress: address,
-    jobsDir: join(config.dataDir, "jobs"),
-    logger,
-    metrics,
-  });
-  const service = new JobService(
-    bus,
-    journal,
-    scheduler,
-    executor,
-    logger,
-    jobServiceOptionsFromConfig(config, address, {
-      version: VERSION,
-      health: () => health,
-      onTerminal: (status) =>
-        metrics.jobFinished(status.status as "completed" | "failed", status.reason, seconds(status)),
-    }),
-  );
-  const recovered = service.recover();
-  if (recovered.length) log.warn("Recovering jobs left unfinished by an earlier run", { jobs: recovered });
-  await step("nats", `starting ${config.jobIntake} job intake`, () => service.start());
-  let stopping = false;
-  stack.defer(async () => {
-    stopping = true;
-    await service.stop(0);
-  });
-
-  const heartbeat = node.heartbeat;
-  metrics.observe({
-    runningJobs: () => service.running,
-    freeSlots: () => service.freeSlots,
-    natsConnected: () => bus.connected,
-    walletBalanceWei: () => heartbeat.state.balance,
-    heartbeats: () => ({ sent: heartbeat.state.sent, failures: heartbeat.state.failures }),
-    lastHeartbeatAt: () => heartbeat.state.lastHeartbeatAt,
-    gpus: () =>
-      health.map((h) => ({
-        uuid: h.uuid,
-        temperatureC: h.health?.temperatureC ?? undefined,
-        utilizationPct: h.health?.utilizationPercent ?? undefined,
-      })),
-  });
-  const healthTimer = inventory.mode === "cpu-only" ? undefined : setInterval(() => {
-    readGpuHealth({ ...gpuOptionsFromConfig(config) }).then(
-      (h) => health = h,
-      (error) => log.warn("GPU health query failed", { error }),
+    const wallet: AgentWallet = await step(
+      "config",
+      "loading the node key",
+      () => loadWallet(chainSettings(config).key, { logger: options.logger }),
     );
-  }, 30_000);
-  stack.defer(() => clearInterval(healthTimer));
+    const address = getAddress(wallet.address);
+    const logger = options.logger.child({ address });
+    log = logger.child({ component: "agent" });
+    log.info(`node key loaded: ${address}`);
 
-  let http: HttpServer | undefined;
-  if (config.httpAddr !== "") {
-    http = await step("http", `listening on ${config.httpAddr}`, () =>
-      startHttpServer({
-        addr: config.httpAddr,
-        metrics,
-        logger,
-        readiness: () => ({
-          docker: { ready: true },
-          chain: { ready: heartbeat.state.lastHeartbeatAt !== undefined || heartbeat.state.txCount > 0 },
-          nats: { ready: bus.connected, detail: bus.connected ? undefined : "disconnected; reconnecting" },
-          intake: { ready: !stopping },
+    const inventory = await step(
+      "gpu",
+      "detecting GPUs",
+      () => detectGpus({ ...gpuOptionsFromConfig(config), signal, logger }),
+    );
+    const spec = registrationSpec(inventory);
+    log.info("GPU inventory", {
+      mode: inventory.mode,
+      gpus: inventory.gpus.length,
+      model: spec.gpuModel,
+      vram: spec.vram,
+    });
+
+    const docker = await step(
+      "docker",
+      "connecting to Docker",
+      () => DockerEngine.connect(engineOptionsFromConfig(config, address, logger)),
+    );
+    stack.defer(() => docker.close());
+    if (inventory.mode !== "cpu-only" && !docker.capabilities.gpu.available) {
+      log.error("GPU jobs will fail with gpu_unavailable", { reason: docker.capabilities.gpu.message });
+    }
+
+    const journal = await step("journal", `opening the job journal in ${config.dataDir}`, async () => {
+      await Deno.mkdir(config.dataDir, { recursive: true, mode: 0o700 });
+      return JobJournal.open(JobJournal.pathIn(config.dataDir));
+    });
+    stack.defer(() => journal.close());
+    const unfinished = journal.listUnfinished().map((r) => r.jobId);
+    const orphans = await step("docker", "removing orphaned job containers", () => docker.removeOrphans(unfinished));
+    if (orphans.length) log.warn("Removed job containers the journal does not know", { containers: orphans });
+
+    const storage = await step("storage", "preparing IPFS storage", async () => {
+      const s = new Storage(config, logger, options.tuning?.storage);
+      const expired = await s.expireSpool();
+      if (expired.length) log.warn("Expired spooled outputs removed", { jobs: expired });
+      return s;
+    });
+
+    // NATS before the chain: heartbeats say the node takes work, so they start only once jobs can reach it.
+    const servers = config.natsServers.join(",");
+    const bus = await step(
+      "nats",
+      `connecting to NATS ${servers}`,
+      () =>
+        BusConnection.connect(connectOptionsFromConfig(config), logger, signal, {
+          onRetry: (attempt, error) => current.detail = `attempt ${attempt} failed: ${error.message}`,
         }),
-      }));
-    stack.defer(() => http!.close());
+    );
+    stack.defer(() => bus.close());
+
+    const node = await step(
+      "chain",
+      "registering on NodeReputation and sending the first heartbeat",
+      async () => {
+        // An RPC that does not answer may come back (like NATS above); a wrong chain or contract will not.
+        for (let attempt = 1;; attempt++) {
+          try {
+            return await startNode(chainSettings(config), { gpuModel: spec.gpuModel, vram: BigInt(spec.vram) }, {
+              logger,
+              signal: chainStop.signal,
+              wallet,
+              tuning: options.tuning?.heartbeat,
+            });
+          } catch (error) {
+            if (!(error instanceof ChainError && error.unreachable) || chainStop.signal.aborted) throw error;
+            const delayMs = retryDelay(attempt - 1, 1000, 30_000);
+            log.warn(`Chain not reachable; retrying in ${formatDuration(delayMs)}`, { attempt, error });
+            current.detail = `attempt ${attempt} failed: ${error.message}`;
+            await sleep(delayMs, chainStop.signal);
+          }
+        }
+      },
+    );
+    stack.defer(async () => {
+      chainStop.abort();
+      await node[Symbol.asyncDispose]();
+    });
+    // From here on the heartbeats go on through the drain: the node stays online while it finishes its jobs.
+    signal.removeEventListener("abort", stopChainOnSignal);
+
+    const gpuIds = inventory.gpus.map((g) => g.id);
+    const scheduler = new Scheduler({
+      gpuUuids: gpuIds,
+      maxConcurrent: config.maxConcurrentJobs,
+      queueSize: config.jobQueueSize,
+    });
+    let health: Awaited<ReturnType<typeof readGpuHealth>> = inventory.mode === "cpu-only"
+      ? []
+      : inventory.gpus.flatMap((g) => (g.health ? [{ index: g.index, uuid: g.uuid, health: g.health }] : []));
+    const executor = new PipelineExecutor({
+      docker,
+      storage,
+      signer: wallet,
+      agentAddress: address,
+      jobsDir: join(config.dataDir, "jobs"),
+      logger,
+      metrics,
+    });
+    const service = new JobService(
+      bus,
+      journal,
+      scheduler,
+      executor,
+      logger,
+      jobServiceOptionsFromConfig(config, address, {
+        version: VERSION,
+        health: () => health,
+        onTerminal: (status) =>
+          metrics.jobFinished(status.status as "completed" | "failed", status.reason, seconds(status)),
+      }),
+    );
+    const recovered = service.recover();
+    if (recovered.length) log.warn("Recovering jobs left unfinished by an earlier run", { jobs: recovered });
+    await step("nats", `starting ${config.jobIntake} job intake`, () => service.start());
+    let stopping = false;
+    stack.defer(async () => {
+      stopping = true;
+      await service.stop(0);
+    });
+
+    const heartbeat = node.heartbeat;
+    metrics.observe({
+      runningJobs: () => service.running,
+      freeSlots: () => service.freeSlots,
+      natsConnected: () => bus.connected,
+      walletBalanceWei: () => heartbeat.state.balance,
+      heartbeats: () => ({ sent: heartbeat.state.sent, failures: heartbeat.state.failures }),
+      lastHeartbeatAt: () => heartbeat.state.lastHeartbeatAt,
+      gpus: () =>
+        health.map((h) => ({
+          uuid: h.uuid,
+          temperatureC: h.health?.temperatureC ?? undefined,
+          utilizationPct: h.health?.utilizationPercent ?? undefined,
+        })),
+    });
+    const healthTimer = inventory.mode === "cpu-only" ? undefined : setInterval(() => {
+      readGpuHealth({ ...gpuOptionsFromConfig(config) }).then(
+        (h) => health = h,
+        (error) => log.warn("GPU health query failed", { error }),
+      );
+    }, 30_000);
+    stack.defer(() => clearInterval(healthTimer));
+
+    readiness = () => ({
+      docker: { ready: true },
+      chain: { ready: heartbeat.state.lastHeartbeatAt !== undefined || heartbeat.state.txCount > 0 },
+      nats: { ready: bus.connected, detail: bus.connected ? undefined : "disconnected; reconnecting" },
+      intake: { ready: !stopping, detail: stopping ? "shutting down" : undefined },
+    });
+    log.info("agent ready", {
+      version: VERSION,
+      intake: config.jobIntake,
+      max_concurrent: scheduler.maxConcurrent,
+      gpus: gpuIds,
+      http: http?.addr,
+      recovered,
+    });
+    options.onReady?.({ address, httpAddr: http?.addr, inventory, recovered, service });
+
+    await aborted(signal);
+    stopping = true;
+    log.info("shutting down: taking no new jobs, draining running ones", {
+      running: service.running,
+      timeout: formatDuration(config.shutdownTimeout),
+    });
+    const onForce = () => {
+      log.warn("second signal: stopping running jobs now");
+      service.hurry();
+    };
+    if (options.force?.aborted) onForce();
+    else options.force?.addEventListener("abort", onForce, { once: true });
+    await service.stop(config.shutdownTimeout);
+    log.info("drained; closing connections", { unsent_statuses: service.unsentStatuses });
+  } catch (error) {
+    if (!(error instanceof StartupInterrupted)) throw error;
+    log.info(`start-up interrupted by a signal while ${error.step}; stopping`);
+  } finally {
+    signal.removeEventListener("abort", stopChainOnSignal);
   }
+}
 
-  log.info("agent ready", {
-    version: VERSION,
-    intake: config.jobIntake,
-    max_concurrent: scheduler.maxConcurrent,
-    gpus: gpuIds,
-    http: http?.addr,
-    recovered,
-  });
-  options.onReady?.({ address, httpAddr: http?.addr, inventory, recovered, service });
-
-  await aborted(signal);
-  stopping = true;
-  log.info("shutting down: intake stopped, draining running jobs", {
-    running: service.running,
-    timeout_ms: config.shutdownTimeout,
-  });
-  const onForce = () => {
-    log.warn("second signal: stopping running jobs now");
-    service.hurry();
-  };
-  if (options.force?.aborted) onForce();
-  else options.force?.addEventListener("abort", onForce, { once: true });
-  await service.stop(config.shutdownTimeout);
-  log.info("drained; closing connections", { unsent_statuses: service.unsentStatuses });
+/** A signal arrived during start-up: not a failure, the process stops as asked. */
+class StartupInterrupted extends Error {
+  override name = "StartupInterrupted";
+  constructor(readonly step: string) {
+    super(`start-up interrupted while ${step}`);
+  }
 }
 
 /** A job's wall time from receipt to its terminal status, from the status's own timings. */

@@ -7,7 +7,8 @@ import type { Command } from "../cli/command.ts";
 import { Logger } from "../log/mod.ts";
 import { localChecks, localProbes } from "./doctor_local.ts";
 import { networkChecks } from "./doctor_network.ts";
-import { exitCodeOf, formatReport, runChecks } from "./doctor_report.ts";
+import { explainDenial } from "../permissions/mod.ts";
+import { exitCodeOf, fail, formatReport, runChecks } from "./doctor_report.ts";
 
 export { type CheckLevel, type CheckResult, exitCodeOf, formatReport, runChecks } from "./doctor_report.ts";
 
@@ -24,9 +25,9 @@ export const doctorCommand: Command = {
     offline: { type: "boolean", description: "run only the local checks" },
     json: { type: "boolean", description: "print the results as JSON" },
   },
-  usesKey: true,
+  // Not `usesKey`: the CLI would refuse to start on an open `.env`; doctor reports it as one of its rows instead.
   async run(ctx) {
-    const { config } = ctx.loaded;
+    const { config, envFile } = ctx.loaded;
     // The components' own progress logs would interleave with the report: only their errors are shown.
     const quiet = new Logger({ level: "error", writer: ctx.logger.writer, redactor: ctx.logger.redactor }).child({
       command: "doctor",
@@ -43,9 +44,13 @@ export const doctorCommand: Command = {
     globalThis.addEventListener("error", late);
     try {
       const offline = ctx.options.offline === true;
-      const checks = localChecks(config, probes, { offline });
+      const checks = localChecks(config, probes, { offline, envFile });
       if (!offline) checks.push(...networkChecks(config, probes, quiet));
-      const results = await runChecks(checks, { timeoutMs: CHECK_TIMEOUT_MS, signal: ctx.signal });
+      const explain = (error: unknown) => {
+        const denial = explainDenial(error, config, { envFile: envFile?.path, cwd: Deno.cwd() });
+        return denial && fail(denial.problem, denial.fix);
+      };
+      const results = await runChecks(checks, { timeoutMs: CHECK_TIMEOUT_MS, signal: ctx.signal, explain });
       const redact = (text: string) => ctx.logger.redactor.text(text);
       if (ctx.options.json) {
         const body = { ok: exitCodeOf(results) === 0, offline, checks: results };

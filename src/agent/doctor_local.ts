@@ -1,10 +1,11 @@
 /** The doctor's local checks: configuration, DATA_DIR, nvidia-smi and GPU health, Docker and its NVIDIA runtime. */
-import { join } from "node:path";
-import { chainSettings, loadWallet } from "../chain/mod.ts";
-import type { Config } from "../config/mod.ts";
+import { join, resolve } from "node:path";
+import { chainSettings, exposedMode, KeyError, loadWallet } from "../chain/mod.ts";
+import type { Config, EnvFile } from "../config/mod.ts";
 import { DockerEngine, engineOptionsFromConfig } from "../docker/mod.ts";
 import { detectGpus, GpuError, gpuOptionsFromConfig, readGpuHealth } from "../gpu/mod.ts";
 import type { Logger } from "../log/mod.ts";
+import { deniedAccess, shellLine } from "../permissions/mod.ts";
 import { type CheckOutcome, type DoctorCheck, fail, oneLine, pass, warn } from "./doctor_report.ts";
 
 /** GPU temperature above which the health check warns, in °C. */
@@ -46,14 +47,30 @@ export function localProbes(config: Config, logger: Logger): LocalProbes & { clo
   };
 }
 
+/** Options of {@linkcode localChecks}. */
+export interface LocalCheckOptions {
+  /** Keep to what works on a host not yet provisioned: a missing key or JWT only warns. */
+  offline?: boolean;
+  /** The `.env` in use, when one was read: its mode is checked when it holds the key. */
+  envFile?: Pick<EnvFile, "path" | "entries">;
+}
+
 /**
  * The local checks, in report order. With `offline` (packaging smoke tests, hosts not yet provisioned) a missing node
  * key or PINATA_JWT is a warning; otherwise it fails, since `run` refuses to start without them.
  */
-export function localChecks(config: Config, probes: LocalProbes, options: { offline?: boolean } = {}): DoctorCheck[] {
+export function localChecks(config: Config, probes: LocalProbes, options: LocalCheckOptions = {}): DoctorCheck[] {
   const gpuProblem = (found: string, fix: string): CheckOutcome =>
-    config.gpuRequired ? fail(found, fix) : warn(`${found} (GPU_REQUIRED=false: only CPU jobs can run)`, fix);
-  return [
+    config.gpuRequired
+      ? fail(found, fix)
+      // GPU_REQUIRED=false is already set: advice to set it does not belong in this row's fix.
+      : warn(
+        `${found} (GPU_REQUIRED=false: only CPU jobs can run)`,
+        fix.replace(/,? or set GPU_REQUIRED=false[^;]*/, ""),
+      );
+  // A GPU error caused by the sandbox goes to the report's explainer, which names the setting and the flags command.
+  const sandboxed = (error: GpuError) => deniedAccess(error) !== undefined;
+  const checks: DoctorCheck[] = [
     {
       name: "config",
       local: true,
@@ -61,7 +78,14 @@ export function localChecks(config: Config, probes: LocalProbes, options: { offl
         "`lamda-node-agent config` shows the effective values",
       async run() {
         const missing: string[] = [];
-        const address = await probes.address();
+        let address;
+        try {
+          address = await probes.address();
+        } catch (error) {
+          // Each key problem (wrong password, open keystore, unreadable file) carries its own fix.
+          if (error instanceof KeyError && !deniedAccess(error)) return fail(error.problem, error.fix);
+          throw error;
+        }
         if (!address) missing.push("AGENT_PRIVATE_KEY (or AGENT_KEYSTORE)");
         if (!config.pinataJwt) missing.push("PINATA_JWT");
         if (missing.length) {
@@ -95,7 +119,7 @@ export function localChecks(config: Config, probes: LocalProbes, options: { offl
             `${inv.gpus.length} GPU(s): ${models}; driver ${inv.driverVersion ?? "?"}, CUDA ${inv.cudaVersion ?? "?"}`,
           );
         } catch (error) {
-          if (!(error instanceof GpuError)) throw error;
+          if (!(error instanceof GpuError) || sandboxed(error)) throw error;
           return gpuProblem(foundOf(error), fixOf(error, this.fix));
         }
       },
@@ -109,7 +133,7 @@ export function localChecks(config: Config, probes: LocalProbes, options: { offl
         try {
           readings = await readGpuHealth({ ...gpuOptionsFromConfig(config), signal });
         } catch (error) {
-          if (!(error instanceof GpuError)) throw error;
+          if (!(error instanceof GpuError) || sandboxed(error)) throw error;
           return gpuProblem(`no health readings: ${foundOf(error)}`, fixOf(error, this.fix));
         }
         if (readings.length === 0) return gpuProblem("no GPU to read", "install a GPU and the NVIDIA driver");
@@ -166,6 +190,28 @@ export function localChecks(config: Config, probes: LocalProbes, options: { offl
       },
     },
   ];
+  if (options.envFile) checks.splice(1, 0, envFileCheck(options.envFile, config.allowInsecureKeyFileMode));
+  return checks;
+}
+
+/** `env_file`: a `.env` holding AGENT_PRIVATE_KEY must be readable by its owner only (`run` refuses it otherwise). */
+function envFileCheck(envFile: Pick<EnvFile, "path" | "entries">, allowInsecure: boolean): DoctorCheck {
+  const path = resolve(envFile.path);
+  const fix = shellLine(["chmod", "600", path]);
+  return {
+    name: "env_file",
+    local: true,
+    fix,
+    async run() {
+      if (!envFile.entries.get("AGENT_PRIVATE_KEY")?.value.trim()) return pass(`${path} holds no private key`);
+      const mode = await exposedMode(path, ".env file", ".env");
+      if (mode === undefined) return pass(`${path} holds AGENT_PRIVATE_KEY and only its owner may read it`);
+      const found = `${path} holds AGENT_PRIVATE_KEY and is readable by group/others (mode ${mode})`;
+      return allowInsecure
+        ? warn(`${found}; accepted because ALLOW_INSECURE_KEY_FILE_MODE=true`, fix)
+        : fail(`${found}: \`run\` refuses to start`, fix);
+    },
+  };
 }
 
 // GPU error messages read "<what happened>: <what to do>"; the doctor shows the two parts apart.

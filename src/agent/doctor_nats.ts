@@ -1,8 +1,9 @@
 /** The doctor's NATS check: one connection attempt (no retries), auth, and permission on the agent's subjects. */
-import { connectClient, connectOptionsFromConfig, dispatchSubjects } from "../bus/mod.ts";
+import { connectClient, connectOptionsFromConfig, dispatchSubjects, presenceSubject } from "../bus/mod.ts";
 import type { NatsConnection, Status } from "../bus/mod.ts";
 import type { Config } from "../config/mod.ts";
 import { redactUrl } from "../config/mod.ts";
+import { deniedAccess } from "../permissions/mod.ts";
 import { type CheckOutcome, fail, oneLine, pass, warn } from "./doctor_report.ts";
 
 /** Fix shown when NATS cannot be reached. */
@@ -11,8 +12,14 @@ export const NATS_UNREACHABLE_FIX =
   "may reach it (firewall, TLS: NATS_TLS_CA)";
 const AUTH_FIX = "check NATS_CREDS / NATS_NKEY_SEED_FILE / NATS_TOKEN / NATS_USER + NATS_PASSWORD against the " +
   "server's accounts";
-const PERMISSION_FIX = "grant the agent's NATS user publish on the status subject and subscribe on " +
-  "jobs.dispatch.<address> (and $JS.API.> in JetStream mode); `lamda-node-agent permissions` prints the list";
+/** What the agent's NATS user must be allowed, for this node (the subjects it publishes and subscribes to). */
+function permissionFix(config: Config, address: string | undefined): string {
+  const a = address ?? "<node address>";
+  const presence = address ? presenceSubject(address) : `agent.heartbeat.${a}`;
+  return `grant the agent's NATS user publish on ${config.statusSubject} and ${presence}, subscribe on ` +
+    `jobs.dispatch.${a} and jobs.cancel.${a} (checksummed and lowercase)` +
+    (config.jobIntake === "jetstream" ? ", and $JS.API.> for JetStream" : "") + " (docs/bus.md)";
+}
 
 /** Connects once, publishes on the status subject, subscribes to the dispatch subjects, and reports violations. */
 export async function checkNats(
@@ -25,6 +32,8 @@ export async function checkNats(
   try {
     nc = await connectClient(connectOptionsFromConfig(config, "lamda-node-agent-doctor"), { reconnect: false });
   } catch (error) {
+    // The report's explainer names the setting and the flags command for a sandbox refusal.
+    if (deniedAccess(error)) throw error;
     const text = oneLine(error);
     const auth = /auth|credential|permission|nkey|jwt|user/i.test(`${(error as Error).name} ${text}`);
     return fail(`cannot connect to ${servers}: ${text}`, auth ? AUTH_FIX : NATS_UNREACHABLE_FIX);
@@ -53,7 +62,10 @@ export async function checkNats(
     await new Promise((r) => setTimeout(r, 100));
     signal.throwIfAborted();
     if (violations.length) {
-      return fail(`connected to ${server}, but: ${[...new Set(violations)].join("; ")}`, PERMISSION_FIX);
+      return fail(
+        `connected to ${server}, but: ${[...new Set(violations)].join("; ")}`,
+        permissionFix(config, address),
+      );
     }
     const js = config.jobIntake === "jetstream" ? await jetstreamNote(nc, config) : undefined;
     if (js?.level === "fail") return fail(`connected to ${server}; ${js.text}`, js.fix);
@@ -83,6 +95,8 @@ async function jetstreamNote(
     await jsm.streams.info(stream);
     return { level: "pass", text: `JetStream stream ${stream} exists`, fix: "" };
   } catch (error) {
+    // The report's explainer names the setting and the flags command for a sandbox refusal.
+    if (deniedAccess(error)) throw error;
     const text = oneLine(error);
     if (/not found/i.test(text)) {
       return config.jetstreamCreateStreams

@@ -4,6 +4,7 @@ import { assertFunded, ChainError, FailoverRpcProvider, verifyContract, verifyEn
 import type { Config } from "../config/mod.ts";
 import { redactUrl } from "../config/mod.ts";
 import type { Logger } from "../log/mod.ts";
+import { deniedAccess } from "../permissions/mod.ts";
 import { EMPTY_DIRECTORY_CID, PinataClient, Storage, StorageError } from "../storage/mod.ts";
 import { checkNats } from "./doctor_nats.ts";
 import type { LocalProbes } from "./doctor_local.ts";
@@ -54,7 +55,9 @@ export function networkChecks(config: Config, probes: LocalProbes, logger: Logge
             const balance = await assertFunded(provider, address, chainId);
             return pass(`${found}; balance ${formatEther(balance)} BNB`);
           } catch (error) {
-            if (!(error instanceof ChainError) && stage === "rpc") throw error;
+            // A sandbox refusal goes to the report's explainer (the setting and the flags command), as does an
+            // unexpected RPC error (the generic fix).
+            if (deniedAccess(error) || (!(error instanceof ChainError) && stage === "rpc")) throw error;
             const fix = stage === "contract"
               ? "set REPUTATION_CONTRACT_ADDRESS to the NodeReputation contract on this chain (or fix CHAIN_ID)"
               : stage === "balance"

@@ -37,6 +37,11 @@ export interface RunChecksOptions {
   /** Default per-check deadline in ms. */
   timeoutMs: number;
   signal?: AbortSignal;
+  /**
+   * Turns an error a check threw into its own outcome (a sandbox refusal names the setting and the flags command);
+   * undefined leaves the check's generic fix.
+   */
+  explain?(error: unknown): CheckOutcome | undefined;
 }
 
 /** A check result helper: passes with `found`. */
@@ -75,8 +80,9 @@ async function runOne(check: DoctorCheck, options: RunChecksOptions): Promise<Ch
   try {
     outcome = await Promise.race([check.run(signal), overrun]);
   } catch (error) {
+    const explained = deadline.aborted ? undefined : options.explain?.(error);
     const message = deadline.aborted ? `no answer within ${limit / 1000} s` : oneLine(error);
-    outcome = fail(message, check.fix);
+    outcome = explained ?? fail(message, check.fix);
   } finally {
     clearTimeout(timer);
   }

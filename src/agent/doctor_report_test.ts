@@ -47,3 +47,19 @@ Deno.test("warnings keep exit code 0; the report shows the fix under warnings an
   assert.match(lines[4], /^\s+fix: check NATS_URL$/);
   assert.equal(lines.at(-1), "1 passed, 1 warning(s), 1 failed");
 });
+
+Deno.test("an error the explainer knows gets its own finding and fix instead of the check's generic one", async () => {
+  const denied = new Deno.errors.NotCapable('Requires read access to "/run/other.sock"');
+  const results = await runChecks([
+    check("docker", () => Promise.reject(new Error("connect", { cause: denied }))),
+    check("other", () => Promise.reject(new Error("plain"))),
+  ], {
+    timeoutMs: 5000,
+    explain: (error) =>
+      (error as Error).cause === denied ? fail("DOCKER_HOST needs read access", "permissions --flags") : undefined,
+  });
+  assert.deepEqual(results.map((r) => [r.name, r.found, r.fix]), [
+    ["docker", "DOCKER_HOST needs read access", "permissions --flags"],
+    ["other", "plain", "fix other"],
+  ]);
+});

@@ -6,12 +6,11 @@ import { verifyReceipt } from "./receipt.ts";
 export const verifyReceiptCommand: Command = {
   name: "verify-receipt",
   summary: "check a job receipt's EIP-191 signature (exit 0 valid, 1 invalid)",
-  positionals: "<receipt.json|->",
+  positionals: [{ name: "receipt.json|-", description: "the receipt or status message file; - reads standard input" }],
   description: "Accepts a receipt object or a status message carrying one in its `receipt` field.",
   options: { signer: { type: "string", placeholder: "ADDRESS", description: "also require this node address" } },
   async run(ctx) {
-    const [file] = ctx.args;
-    if (!file || ctx.args.length > 1) throw new TypeError("verify-receipt needs exactly one file (or - for stdin)");
+    const [file] = ctx.args; // exactly one: the parser checks the declared positional
     const text = file === "-" ? await new Response(Deno.stdin.readable).text() : await Deno.readTextFile(file);
     let value: unknown;
     try {

@@ -1,32 +1,37 @@
 /**
  * `submit`: uploads an input through the Pinata API, publishes a job on `jobs.dispatch.<agent>` (signed with the
- * configured key when asked), follows `agent.status` for it and, once completed, fetches the verified output.
+ * configured key when asked), follows its statuses and, once completed, fetches the verified output. `follow <job_id>`
+ * does the second half for a job already dispatched.
  */
 import { getAddress, isAddress } from "ethers";
 import { connectClient, connectOptionsFromConfig, type NatsConnection } from "../bus/mod.ts";
 import { chainSettings, loadWallet } from "../chain/mod.ts";
 import type { Command, CommandContext } from "../cli/command.ts";
 import { type Config, formatDuration, parseDuration } from "../config/mod.ts";
-import { signJob } from "../job/mod.ts";
+import { parseImageReference } from "../docker/mod.ts";
+import { JOB_ID_PATTERN, signJob } from "../job/mod.ts";
+import { formatBytes } from "../log/mod.ts";
 import { Storage } from "../storage/mod.ts";
 import { oneLine } from "./doctor_report.ts";
-import { uploadInput } from "./submit_upload.ts";
+import { interruptedLines, type Status, timelineLine } from "./submit_timeline.ts";
+import { submitProgress, uploadInput } from "./submit_upload.ts";
+import { type ConnectionChange, openStatusFeed, watchConnection } from "./submit_watch.ts";
 
-/** Exit codes of `submit`. */
-export const SUBMIT_EXIT = { completed: 0, failed: 1, usage: 2 } as const;
+export { timelineLine } from "./submit_timeline.ts";
+
+/** Exit codes of `submit`; 130 is the shell's code for "stopped by Ctrl-C" (128 + SIGINT). */
+export const SUBMIT_EXIT = { completed: 0, failed: 1, usage: 2, interrupted: 130 } as const;
 
 /** Default time `submit` waits for a terminal status. */
 export const DEFAULT_SUBMIT_TIMEOUT_MS = 30 * 60_000;
 
-/** One status message as received. */
-type Status = Record<string, unknown> & { job_id?: unknown; status?: unknown };
-
 /** What `submit --json` prints. */
 export interface SubmitResult {
   job_id: string;
-  agent: string;
+  agent?: string;
   input_cid?: string;
-  status: "completed" | "failed" | "timeout";
+  /** `interrupted`: Ctrl-C stopped `submit`; the job itself was not stopped. */
+  status: "completed" | "failed" | "timeout" | "interrupted";
   reason?: string;
   message?: string;
   exit_code?: number;
@@ -37,12 +42,29 @@ export interface SubmitResult {
 
 class Usage extends Error {}
 
+/** The options both modes share. */
+function commonOptions(o: CommandContext["options"]) {
+  const timeoutMs = typeof o.timeout === "string" ? parseDuration(o.timeout) : DEFAULT_SUBMIT_TIMEOUT_MS;
+  if (timeoutMs === undefined || timeoutMs <= 0) throw new Usage(`--timeout must be a duration like 90s or 10m`);
+  if (typeof o.agent === "string" && !isAddress(o.agent)) throw new Usage(`--agent must be a 0x address`);
+  return {
+    timeoutMs,
+    agent: typeof o.agent === "string" ? getAddress(o.agent) : undefined,
+    outputDir: typeof o["output-dir"] === "string" ? o["output-dir"] : undefined,
+    json: o.json === true,
+  };
+}
+
 /** The job fields and settings from the command line. Throws {@linkcode Usage} when they are wrong. */
 function parseOptions(ctx: CommandContext) {
   const o = ctx.options;
   if (ctx.args.length) throw new Usage(`unexpected argument ${JSON.stringify(ctx.args[0])}`);
-  const image = o.image;
-  if (typeof image !== "string" || image === "") throw new Usage("--image IMAGE is required");
+  const image = o.image as string; // required: the parser checks it
+  try {
+    parseImageReference(image);
+  } catch (error) {
+    throw new Usage(`--image: ${(error as Error).message}`);
+  }
   let command: string[] | undefined;
   if (typeof o.command === "string") {
     let parsed: unknown;
@@ -56,22 +78,29 @@ function parseOptions(ctx: CommandContext) {
     }
     command = parsed;
   }
-  const timeoutMs = typeof o.timeout === "string" ? parseDuration(o.timeout) : DEFAULT_SUBMIT_TIMEOUT_MS;
-  if (timeoutMs === undefined || timeoutMs <= 0) throw new Usage(`--timeout must be a duration like 90s or 10m`);
-  if (typeof o.agent === "string" && !isAddress(o.agent)) throw new Usage(`--agent must be a 0x address`);
   const jobId = typeof o["job-id"] === "string" ? o["job-id"] : `submit-${crypto.randomUUID()}`;
+  if (!JOB_ID_PATTERN.test(jobId)) throw new Usage(`--job-id must be 1-128 letters, digits or ._:-`);
   return {
+    ...commonOptions(o),
+    follow: false as const,
     image,
     command,
-    timeoutMs,
     jobId,
-    agent: typeof o.agent === "string" ? getAddress(o.agent) : undefined,
     input: typeof o.input === "string" ? o.input : undefined,
-    outputDir: typeof o["output-dir"] === "string" ? o["output-dir"] : undefined,
     sign: o.sign === true,
-    json: o.json === true,
   };
 }
+
+/** `follow <job_id>`: no upload, no dispatch. */
+function parseFollowOptions(ctx: CommandContext) {
+  const [jobId, extra] = ctx.args;
+  if (jobId === undefined) throw new Usage("give the job id: follow <job_id>");
+  if (extra !== undefined) throw new Usage(`unexpected argument ${JSON.stringify(extra)}`);
+  if (!JOB_ID_PATTERN.test(jobId)) throw new Usage("the job id must be 1-128 letters, digits or ._:-");
+  return { ...commonOptions(ctx.options), follow: true as const, jobId, sign: false };
+}
+
+type Options = ReturnType<typeof parseOptions> | ReturnType<typeof parseFollowOptions>;
 
 /** `submit --image IMG [--input PATH] [--command JSON] [--output-dir DIR] [--agent ADDR] …`. */
 export const submitCommand: Command = {
@@ -81,9 +110,12 @@ export const submitCommand: Command = {
     "PINATA_JWT; the output is fetched and verified through IPFS_GATEWAYS. --agent defaults to the configured key's " +
     "address; --sign signs the job with that key (the agent must list it in JOB_SIGNERS). --timeout bounds the wait " +
     `for a final status (default ${formatDuration(DEFAULT_SUBMIT_TIMEOUT_MS)}).\n` +
-    "Exit 0 when the job completed, 1 when it failed (or no final status came in time), 2 on a usage error.",
+    "Ctrl-C stops waiting, not the job: it keeps running on the agent; `follow JOB_ID` follows it again, " +
+    "`cancel JOB_ID` stops it.\n" +
+    "Exit 0 when the job completed, 1 when it failed (or no final status came in time), 2 on a usage error, " +
+    "130 when Ctrl-C stopped the wait.",
   options: {
-    image: { type: "string", placeholder: "IMAGE", description: "the job's Docker image (required)" },
+    image: { type: "string", placeholder: "IMAGE", required: true, description: "the job's Docker image" },
     input: { type: "string", placeholder: "PATH", description: "a file or directory to upload as the input" },
     command: { type: "string", placeholder: "JSON", description: `the command, as a JSON array: '["sh","-c","…"]'` },
     "output-dir": { type: "string", placeholder: "DIR", description: "fetch the output into this directory" },
@@ -94,91 +126,241 @@ export const submitCommand: Command = {
     json: { type: "boolean", description: "print one JSON result instead of the timeline" },
   },
   usesKey: true,
-  async run(ctx) {
-    let opts;
-    try {
-      opts = parseOptions(ctx);
-    } catch (error) {
-      if (!(error instanceof Usage)) throw error;
-      ctx.logger.error(`submit: ${error.message} (see submit --help)`);
-      return SUBMIT_EXIT.usage;
-    }
-    const { config } = ctx.loaded;
-    const wallet = opts.sign || !opts.agent
-      ? await loadWallet(chainSettings(config).key, { logger: ctx.logger }).catch((error) => {
-        if (!config.privateKey && !config.keystore) return undefined;
-        throw error;
-      })
-      : undefined;
-    const agent = opts.agent ?? (wallet ? getAddress(wallet.address) : undefined);
-    if (!agent || (opts.sign && !wallet)) {
-      ctx.logger.error(
-        `submit: ${opts.sign ? "--sign needs AGENT_PRIVATE_KEY (or AGENT_KEYSTORE)" : "--agent ADDRESS is required"}`,
-      );
-      return SUBMIT_EXIT.usage;
-    }
-    const say = (line: string) => opts.json || ctx.print(ctx.logger.redactor.text(line));
-    const result: SubmitResult = { job_id: opts.jobId, agent, status: "timeout", timeline: [] };
+  run: (ctx) => start(ctx, "submit", parseOptions),
+};
 
+/** `follow <job_id>`: what `submit` does after the dispatch, for a job already dispatched. */
+export const followCommand: Command = {
+  name: "follow",
+  summary: "follow a dispatched job's statuses until it ends, and fetch its output (after Ctrl-C in submit)",
+  description: "Prints the job's statuses as submit does. With JOB_INTAKE=jetstream they come from the status " +
+    "stream, so statuses published before follow started are shown too; on core NATS only the next ones are. " +
+    "--output-dir fetches and verifies the output once the job completed.\n" +
+    "Exit 0 when the job completed, 1 when it failed (or no final status came in time), 2 on a usage error, " +
+    "130 when Ctrl-C stopped the wait.",
+  positionals: [{ name: "job_id", description: "the job to follow (submit prints it)" }],
+  options: {
+    "output-dir": { type: "string", placeholder: "DIR", description: "fetch the output into this directory" },
+    agent: { type: "string", placeholder: "ADDRESS", description: "the agent running the job (for the hints)" },
+    timeout: { type: "string", placeholder: "DURATION", description: "how long to wait for the result" },
+    json: { type: "boolean", description: "print one JSON result instead of the timeline" },
+  },
+  usesKey: true,
+  run: (ctx) => start(ctx, "follow", parseFollowOptions),
+};
+
+/** Parses the options (a usage error exits 2), finds the agent and the key, and runs the submission. */
+async function start(ctx: CommandContext, name: string, parse: (ctx: CommandContext) => Options): Promise<number> {
+  let opts: Options;
+  try {
+    opts = parse(ctx);
+  } catch (error) {
+    if (!(error instanceof Usage)) throw error;
+    ctx.logger.error(`${name}: ${error.message} (see ${name} --help)`);
+    return SUBMIT_EXIT.usage;
+  }
+  const { config } = ctx.loaded;
+  const hasKey = Boolean(config.privateKey || config.keystore);
+  const wallet = opts.sign || (!opts.agent && (hasKey || !opts.follow))
+    ? await loadWallet(chainSettings(config).key, { logger: ctx.logger }).catch((error) => {
+      if (!hasKey) return undefined;
+      throw error;
+    })
+    : undefined;
+  const agent = opts.agent ?? (wallet ? getAddress(wallet.address) : undefined);
+  if ((!agent && !opts.follow) || (opts.sign && !wallet)) {
+    ctx.logger.error(
+      `${name}: ${opts.sign ? "--sign needs AGENT_PRIVATE_KEY (or AGENT_KEYSTORE)" : "--agent ADDRESS is required"}`,
+    );
+    return SUBMIT_EXIT.usage;
+  }
+  return await new Submission(ctx, opts, agent, wallet).run();
+}
+
+/** One run of `submit`: what it did so far decides what an interrupt means. */
+class Submission {
+  readonly #ctx: CommandContext;
+  readonly #opts: Options;
+  readonly #config: Config;
+  readonly #agent?: string;
+  readonly #wallet?: Awaited<ReturnType<typeof loadWallet>>;
+  readonly #result: SubmitResult;
+  #phase: "connecting" | "uploading" | "dispatching" | "waiting" | "fetching" | "done" = "connecting";
+
+  constructor(ctx: CommandContext, opts: Options, agent?: string, wallet?: Awaited<ReturnType<typeof loadWallet>>) {
+    this.#ctx = ctx;
+    this.#opts = opts;
+    this.#config = ctx.loaded.config;
+    this.#agent = agent;
+    this.#wallet = wallet;
+    this.#result = { job_id: opts.jobId, ...(agent ? { agent } : {}), status: "timeout", timeline: [] };
+  }
+
+  /** A line of the human output (not with --json); secrets redacted. */
+  #say(line: string): void {
+    if (!this.#opts.json) this.#ctx.print(this.#ctx.logger.redactor.text(line));
+  }
+
+  /** An event line in the timeline's columns (`<time>  nats       …`); a log line with --json. */
+  #event(kind: string, text: string, level: "info" | "warn" = "info"): void {
+    if (this.#opts.json) this.#ctx.logger[level](text);
+    else this.#say(`${new Date().toISOString()}  ${kind.padEnd(10)} ${text}`);
+  }
+
+  async run(): Promise<number> {
+    const ctx = this.#ctx;
+    const opts = this.#opts;
+    const config = this.#config;
     const nc = await connectClient(connectOptionsFromConfig(config, "lamda-submit"), { reconnect: true });
+    const stream = config.jobIntake === "jetstream" ? config.jetstreamStatusStream : undefined;
+    let live = true;
+    const watching = watchConnection(nc, (change) => this.#connectionChanged(change, live)).catch(() => {});
     try {
-      const sub = nc.subscribe(config.statusSubject);
-      await nc.flush();
-
-      const job: Record<string, unknown> = { job_id: opts.jobId, image_name: opts.image };
-      if (opts.input) {
-        const uploaded = await uploadInput(opts.input, {
-          apiUrl: config.pinataApiUrl,
-          jwt: config.pinataJwt,
-          maxBytes: config.inputMaxBytes,
-          signal: ctx.signal,
-        });
-        result.input_cid = uploaded.cid;
-        job.input_file_cid = uploaded.cid;
-        say(`input    ${uploaded.cid} (${uploaded.kind}, ${uploaded.bytes} bytes)`);
+      const feed = await openStatusFeed(nc, {
+        subject: config.statusSubject,
+        stream,
+        from: opts.follow ? "all" : "new",
+        onFallback: (why) => ctx.logger.debug(`submit: following statuses on core NATS: ${why}`),
+      });
+      live = feed.source.startsWith("core");
+      try {
+        if (!opts.follow) await this.#dispatch(nc);
+        await this.#wait(feed);
+        ctx.signal.throwIfAborted();
+      } finally {
+        feed.stop();
       }
-      if (opts.command) job.command = opts.command;
-      const message = opts.sign && wallet ? await signJob(job, wallet) : job;
-      const subject = `jobs.dispatch.${agent}`;
-      const via = await publishJob(nc, config, subject, opts.jobId, JSON.stringify(message));
-      say(`job      ${opts.jobId} → ${subject}${opts.sign ? " (signed)" : ""} via ${via}`);
+      if (this.#result.status === "completed" && opts.outputDir && this.#result.output_cid) {
+        await this.#fetchOutput(opts.outputDir, this.#result.output_cid);
+      }
+      this.#phase = "done";
+    } catch (error) {
+      if (!ctx.signal.aborted) throw error;
+    } finally {
+      await nc.close().catch(() => {});
+      await watching;
+    }
+    if (ctx.signal.aborted && this.#phase !== "done") return this.#interrupted();
+    if (opts.json) ctx.print(ctx.logger.redactor.text(JSON.stringify(this.#result, null, 2)));
+    return this.#result.status === "completed" ? SUBMIT_EXIT.completed : SUBMIT_EXIT.failed;
+  }
 
-      const deadline = AbortSignal.any([ctx.signal, AbortSignal.timeout(opts.timeoutMs)]);
-      const onAbort = () => sub.unsubscribe();
-      deadline.addEventListener("abort", onAbort, { once: true });
-      for await (const m of sub) {
-        let s: Status;
-        try {
-          s = m.json() as Status;
-        } catch {
-          continue;
-        }
-        if (s?.job_id !== opts.jobId) continue;
+  #connectionChanged(change: ConnectionChange, live: boolean): void {
+    if (this.#phase === "done") return;
+    if (change.type === "disconnected") {
+      const missed = live ? "; statuses published until it is back are missed" : "";
+      this.#event("nats", `connection to ${change.server} lost, reconnecting${missed}`, "warn");
+    } else {
+      const caught = live ? "" : "; statuses sent meanwhile come from the status stream";
+      this.#event("nats", `connection back (${change.server})${caught}`);
+    }
+  }
+
+  /** Uploads the input (when given) and publishes the job. */
+  async #dispatch(nc: NatsConnection): Promise<void> {
+    const opts = this.#opts;
+    if (opts.follow) return;
+    const ctx = this.#ctx;
+    const config = this.#config;
+    const job: Record<string, unknown> = { job_id: opts.jobId, image_name: opts.image };
+    if (opts.input) {
+      this.#phase = "uploading";
+      this.#say(`Uploading the input ${opts.input} through the Pinata API …`);
+      const uploaded = await uploadInput(opts.input, {
+        apiUrl: config.pinataApiUrl,
+        jwt: config.pinataJwt,
+        maxBytes: config.inputMaxBytes,
+        signal: ctx.signal,
+        ...submitProgress(ctx.logger),
+      });
+      this.#result.input_cid = uploaded.cid;
+      job.input_file_cid = uploaded.cid;
+      this.#say(`input    ${uploaded.cid} (${uploaded.kind}, ${formatBytes(uploaded.bytes)})`);
+    }
+    if (opts.command) job.command = opts.command;
+    this.#phase = "dispatching";
+    const message = opts.sign && this.#wallet ? await signJob(job, this.#wallet) : job;
+    const subject = `jobs.dispatch.${this.#agent}`;
+    const via = await publishJob(nc, config, subject, opts.jobId, JSON.stringify(message));
+    this.#say(`job      ${opts.jobId} → ${subject}${opts.sign ? " (signed)" : ""} via ${via}`);
+  }
+
+  /** Prints the job's statuses until a final one, the timeout, or Ctrl-C. */
+  async #wait(feed: Awaited<ReturnType<typeof openStatusFeed>>): Promise<void> {
+    const opts = this.#opts;
+    const result = this.#result;
+    this.#phase = "waiting";
+    this.#say(
+      `Waiting for the statuses of ${opts.jobId} from ${feed.source}, up to ${formatDuration(opts.timeoutMs)} ` +
+        `(Ctrl-C stops waiting; the job keeps running)`,
+    );
+    const deadline = AbortSignal.any([this.#ctx.signal, AbortSignal.timeout(opts.timeoutMs)]);
+    const stop = () => feed.stop();
+    deadline.addEventListener("abort", stop, { once: true });
+    if (deadline.aborted) stop(); // Ctrl-C during the dispatch: no abort event comes any more
+    try {
+      for await (const s of feed.statuses) {
+        if (s.job_id !== opts.jobId) continue;
         result.timeline.push(s);
-        say(timelineLine(s));
+        this.#say(timelineLine(s));
         if (s.status === "completed" || s.status === "failed") {
           result.status = s.status;
           for (const k of ["reason", "message", "output_cid"] as const) if (typeof s[k] === "string") result[k] = s[k];
           if (typeof s.exit_code === "number") result.exit_code = s.exit_code;
+          if (!result.agent && typeof s.agent_address === "string") result.agent = s.agent_address;
           break;
         }
       }
-      deadline.removeEventListener("abort", onAbort);
-      if (result.status === "timeout") {
-        say(`no final status for ${opts.jobId} within ${formatDuration(opts.timeoutMs)}`);
-      } else if (result.status === "completed" && opts.outputDir && result.output_cid) {
-        const storage = new Storage(config, ctx.logger);
-        const got = await storage.fetchInput(result.output_cid, opts.outputDir, { signal: ctx.signal });
-        result.output_dir = opts.outputDir;
-        say(`output   ${opts.outputDir}: ${got.files} file(s), ${got.bytes} bytes (verified, from ${got.gateway})`);
-      }
     } finally {
-      await nc.close().catch(() => {});
+      deadline.removeEventListener("abort", stop);
     }
-    if (opts.json) ctx.print(ctx.logger.redactor.text(JSON.stringify(result, null, 2)));
-    return result.status === "completed" ? SUBMIT_EXIT.completed : SUBMIT_EXIT.failed;
-  },
-};
+    if (result.status === "timeout" && !this.#ctx.signal.aborted) {
+      this.#say(`No final status for ${opts.jobId} within ${formatDuration(opts.timeoutMs)}`);
+    }
+  }
+
+  async #fetchOutput(dir: string, cid: string): Promise<void> {
+    const ctx = this.#ctx;
+    this.#phase = "fetching";
+    this.#say(`Fetching the output ${cid} into ${dir} …`);
+    const storage = new Storage(this.#config, ctx.logger);
+    const got = await storage.fetchInput(cid, dir, {
+      signal: ctx.signal,
+      label: "output",
+      ...submitProgress(ctx.logger),
+    });
+    this.#result.output_dir = dir;
+    this.#say(`output   ${dir}: ${got.files} file(s), ${formatBytes(got.bytes)} (verified, from ${got.gateway})`);
+  }
+
+  /** Ctrl-C: say what happened to the job and how to get back to it; exit 130. */
+  #interrupted(): number {
+    const ctx = this.#ctx;
+    const opts = this.#opts;
+    const result = this.#result;
+    let lines: string[];
+    if (this.#phase === "connecting" || this.#phase === "uploading" || this.#phase === "dispatching") {
+      lines = [`Stopped before job ${opts.jobId} was dispatched: nothing runs on the agent.`];
+    } else if (this.#phase === "fetching") {
+      lines = [`Stopped fetching the output. Job ${opts.jobId} completed; its output is ${result.output_cid}.`];
+    } else {
+      result.status = "interrupted";
+      lines = interruptedLines({
+        jobId: opts.jobId,
+        agent: this.#agent ?? result.agent ?? "<agent address>",
+        statusSubject: this.#config.statusSubject,
+        signed: opts.sign,
+      });
+    }
+    if (opts.json) {
+      for (const line of lines) ctx.logger.warn(line);
+      ctx.print(ctx.logger.redactor.text(JSON.stringify(result, null, 2)));
+    } else {
+      for (const line of lines) this.#say(line);
+    }
+    return SUBMIT_EXIT.interrupted;
+  }
+}
 
 /**
  * Publishes the job. In JetStream mode it goes through `js.publish` (stored, deduplicated by job id) when a stream
@@ -203,17 +385,4 @@ async function publishJob(
   nc.publish(subject, data);
   await nc.flush();
   return "core NATS";
-}
-
-/** One line of the printed timeline. */
-export function timelineLine(s: Status): string {
-  const time = typeof s.timestamp === "string" ? s.timestamp : new Date().toISOString();
-  const status = String(s.status ?? "?").padEnd(10);
-  if (s.status === "processing") return `${time}  ${status} ${s.stage ?? ""}`.trimEnd();
-  if (s.status === "completed") {
-    const exit = typeof s.exit_code === "number" ? ` exit ${s.exit_code}` : "";
-    return `${time}  ${status} output ${s.output_cid ?? ""}${exit}`;
-  }
-  const why = [s.reason, s.message].filter((v) => typeof v === "string" && v !== "").join(": ");
-  return `${time}  ${status} ${why}`.trimEnd();
 }

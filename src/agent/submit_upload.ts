@@ -1,5 +1,6 @@
 /** Uploads a job input through the Pinata API: a single file as the file's own CID, a directory as its directory CID. */
 import { basename, resolve } from "node:path";
+import { type Logger, logProgressSink, type ProgressSink, terminalProgressSink, TransferProgress } from "../log/mod.ts";
 import { PinataClient, StorageError } from "../storage/mod.ts";
 import { multipartBody } from "../storage/multipart_body.ts";
 import { scanOutput } from "../storage/output_tree.ts";
@@ -14,6 +15,10 @@ export interface InputUploadOptions {
   maxBytes: number;
   timeoutMs?: number;
   signal?: AbortSignal;
+  /** Where progress reports go as the content bytes stream out. */
+  progress?: ProgressSink;
+  /** Least time between two reports; default 5 s. */
+  progressIntervalMs?: number;
 }
 
 /** What was uploaded. */
@@ -31,6 +36,24 @@ export interface UploadedInput {
 export async function uploadInput(path: string, options: InputUploadOptions): Promise<UploadedInput> {
   const full = resolve(path);
   const info = await Deno.stat(full);
+  const progress = new TransferProgress(options.progress ?? (() => {}), {
+    label: "uploading the input",
+    intervalMs: options.progressIntervalMs,
+  });
+  try {
+    return await upload(full, path, info, progress, options);
+  } finally {
+    progress.done();
+  }
+}
+
+async function upload(
+  full: string,
+  path: string,
+  info: Deno.FileInfo,
+  progress: TransferProgress,
+  options: InputUploadOptions,
+): Promise<UploadedInput> {
   const timeoutMs = options.timeoutMs ?? 10 * 60_000;
   if (info.isDirectory) {
     const tree = await scanOutput(full, { maxBytes: options.maxBytes });
@@ -49,6 +72,7 @@ export async function uploadInput(path: string, options: InputUploadOptions): Pr
       name: `input ${basename(full)}`,
       keyvalues: {},
       signal: options.signal,
+      progress,
     });
     return { cid: pinned.cid, kind: "directory", bytes: tree.bytes };
   }
@@ -61,13 +85,14 @@ export async function uploadInput(path: string, options: InputUploadOptions): Pr
     { name: "pinataMetadata", value: JSON.stringify({ name: `input ${basename(full)}` }) },
     { name: "file", filename: basename(full), path: full, size: info.size },
   ]);
+  progress.total = body.fileBytes;
   const signal = options.signal
     ? AbortSignal.any([options.signal, AbortSignal.timeout(timeoutMs)])
     : AbortSignal.timeout(timeoutMs);
   const res = await fetch(`${options.apiUrl.replace(/\/+$/, "")}/pinning/pinFileToIPFS`, {
     method: "POST",
     headers: { authorization: `Bearer ${options.jwt}`, "content-type": body.contentType },
-    body: body.stream(signal),
+    body: body.stream(signal, (n) => progress.add(n)),
     signal,
   });
   const text = (await res.text()).split(options.jwt).join("[REDACTED]");
@@ -88,4 +113,20 @@ export async function uploadInput(path: string, options: InputUploadOptions): Pr
     throw new StorageError("upload_failed", "http_status", "Pinata answered without an IpfsHash");
   }
   return { cid, kind: "file", bytes: info.size };
+}
+
+/**
+ * Where `submit` shows its own transfers: a rewritten line on stderr when it is a terminal, otherwise an info log
+ * line every few seconds. `terminal` and `write` are for tests.
+ */
+export function submitProgress(
+  logger: Logger,
+  options: { terminal?: boolean; write?: (text: string) => void } = {},
+): { progress: ProgressSink; progressIntervalMs: number } {
+  if (!(options.terminal ?? Deno.stderr.isTerminal())) {
+    return { progress: logProgressSink(logger), progressIntervalMs: 5000 };
+  }
+  const encoder = new TextEncoder();
+  const write = options.write ?? ((text: string) => void Deno.stderr.writeSync(encoder.encode(text)));
+  return { progress: terminalProgressSink(write), progressIntervalMs: 250 };
 }

@@ -8,6 +8,8 @@ import type { NatsConnection, NodeConnectionOptions, Status } from "nats-transpo
 import { jetstream, jetstreamManager } from "@nats-io/jetstream";
 import type { JetStreamClient, JetStreamManager } from "@nats-io/jetstream";
 import type { Logger } from "../log/mod.ts";
+import { formatDuration } from "../config/mod.ts";
+import { abortable, backoffDelay, retryDelay, sleep } from "../timers.ts";
 import { BusError } from "./errors.ts";
 
 /** How to reach and authenticate to NATS. */
@@ -54,37 +56,54 @@ export class BusConnection implements AsyncDisposable {
   }
 
   /**
-   * Connects, retrying forever (with backoff) until a server answers or `signal` aborts.
-   * Throws {@linkcode BusError} on a configuration problem (unreadable creds file) or on abort.
+   * Connects, retrying forever (with backoff, each failed attempt logged with its cause and passed to `onRetry`) until
+   * a server answers or `signal` aborts. Each attempt is bounded by `attemptTimeoutMs`, so an abort ends the wait at
+   * once and leaves nothing running. Throws {@linkcode BusError} on a configuration problem (unreadable creds file) or
+   * on abort.
    */
-  static async connect(options: BusConnectOptions, logger: Logger, signal?: AbortSignal): Promise<BusConnection> {
+  static async connect(
+    options: BusConnectOptions,
+    logger: Logger,
+    signal?: AbortSignal,
+    hooks: { onRetry?(attempt: number, error: Error, delayMs: number): void; attemptTimeoutMs?: number } = {},
+  ): Promise<BusConnection> {
     const log = logger.child({ component: "bus" });
     const backoff = new Backoff(options.reconnectWaitMs ?? 250, options.reconnectMaxWaitMs ?? 5000);
     const opts = await connectionOptions(options, backoff);
-    signal?.throwIfAborted();
-    const pending = connect(opts);
-    let nc: NatsConnection;
-    if (signal) {
-      const aborted = new Promise<never>((_, reject) => {
-        const onAbort = () => reject(new BusError("NATS connect aborted", { cause: signal.reason }));
-        if (signal.aborted) onAbort();
-        else signal.addEventListener("abort", onAbort, { once: true });
-      });
+    const attemptTimeoutMs = hooks.attemptTimeoutMs ?? 5000;
+    const abortError = () => new BusError("NATS connect aborted", { cause: signal?.reason });
+    for (let attempt = 1;; attempt++) {
+      if (signal?.aborted) throw abortError();
+      const pending = connect({ ...opts, waitOnFirstConnect: false, timeout: attemptTimeoutMs });
+      let nc: NatsConnection;
       try {
-        nc = await Promise.race([pending, aborted]);
+        nc = await abortable(pending, signal);
       } catch (error) {
-        pending.then((late) => late.close()).catch(() => {});
-        throw error;
+        if (signal?.aborted) {
+          pending.then((late) => late.close()).catch(() => {});
+          throw abortError();
+        }
+        // The permission sandbox refuses this server: retrying cannot help (the CLI names NATS_URL, exits 78).
+        if (error instanceof Deno.errors.NotCapable) throw error;
+        const delayMs = retryDelay(attempt - 1, options.reconnectWaitMs ?? 250, options.reconnectMaxWaitMs ?? 5000);
+        const cause = error as Error;
+        log.warn(`NATS not reachable at ${options.servers.join(",")}; retrying in ${formatDuration(delayMs)}`, {
+          attempt,
+          error: cause,
+        });
+        hooks.onRetry?.(attempt, cause, delayMs);
+        try {
+          await sleep(delayMs, signal);
+        } catch {
+          throw abortError();
+        }
+        continue;
       }
-    } else {
-      nc = await pending.catch((cause) => {
-        throw new BusError(`Cannot connect to NATS: ${(cause as Error).message}`, { cause });
-      });
+      const bus = new BusConnection(nc, log);
+      log.info("NATS connected", { server: nc.getServer(), ...(attempt > 1 ? { attempts: attempt } : {}) });
+      bus.#watch(backoff);
+      return bus;
     }
-    const bus = new BusConnection(nc, log);
-    log.info("NATS connected", { server: nc.getServer() });
-    bus.#watch(backoff);
-    return bus;
   }
 
   /** Whether the connection is currently up. */
@@ -191,8 +210,7 @@ class Backoff {
   #n = 0;
   constructor(readonly baseMs: number, readonly maxMs: number) {}
   next(): number {
-    const d = Math.min(this.maxMs, this.baseMs * 2 ** Math.min(this.#n++, 16));
-    return d / 2 + Math.random() * (d / 2);
+    return backoffDelay(this.#n++, this.baseMs, this.maxMs);
   }
   reset(): void {
     this.#n = 0;

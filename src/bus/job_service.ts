@@ -103,6 +103,7 @@ export class JobService {
   #presence?: Presence;
   #workingTimer?: ReturnType<typeof setInterval>;
   #stopping = false;
+  #stopped?: Promise<void>;
   #hurry = Promise.withResolvers<void>();
 
   constructor(
@@ -119,7 +120,7 @@ export class JobService {
     this.#executor = executor;
     this.#opts = options;
     this.#address = getAddress(options.agentAddress);
-    this.#log = logger.child({ component: "bus", agent: this.#address });
+    this.#log = logger.child({ component: "bus" });
     this.#statusSubject = options.statusSubject ?? "agent.status";
     if (options.intake === "jetstream" && !options.jetstream) throw new TypeError("JetStream intake needs options");
     this.#publisher = new StatusPublisher(connection, journal, this.#log, {
@@ -326,7 +327,13 @@ export class JobService {
    * Drains: stops intake, settles queued jobs (core: `failed`/`agent_shutdown`; JetStream: returned to the stream),
    * waits for running jobs until `deadlineMs`, then aborts them (`agent_shutdown`) and flushes statuses.
    */
-  async stop(deadlineMs: number): Promise<void> {
+  stop(deadlineMs: number): Promise<void> {
+    // A second call (the agent's clean-up after its drain) waits for the first.
+    this.#stopped ??= this.#stop(deadlineMs);
+    return this.#stopped;
+  }
+
+  async #stop(deadlineMs: number): Promise<void> {
     const deadline = Date.now() + deadlineMs;
     this.#stopping = true;
     this.#presence?.stop();
@@ -443,7 +450,14 @@ export class JobService {
     this.#scheduler.release(jobId);
     this.#active.delete(jobId);
     this.#finishActive(jobId, active, outcome);
-    log.info("Job finished", { status: outcome.status, reason: outcome.status === "failed" ? outcome.reason : "" });
+    const rec = this.#journal.get(jobId);
+    log.info("Job finished", {
+      status: outcome.status,
+      ...(outcome.status === "completed"
+        ? { output_cid: outcome.outputCid }
+        : { reason: outcome.reason, message: outcome.message }),
+      duration: rec ? `${(Math.max(0, Date.now() - rec.receivedAt) / 1000).toFixed(1)}s` : undefined,
+    });
     this.#js?.wake();
     this.#pump();
   }

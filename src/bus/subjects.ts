@@ -1,4 +1,4 @@
-/** NATS subjects of the wire contract (DESIGN.md §1.3, §1.5) and this agent's presence and cancel subjects. */
+/** NATS subjects of the wire contract (docs/wire-contract.md §3, §1.5) and this agent's presence and cancel subjects. */
 import { getAddress } from "ethers";
 
 /** Dispatch subjects an agent listens on: the EIP-55 form first, then the all-lowercase form (deduplicated). */

@@ -53,10 +53,17 @@ export function createRegisterCommand(detect?: DetectNodeSpec): Command {
 /** `lamda-node-agent register` with `--gpu-model`/`--vram` required (the CLI may build one with detection instead). */
 export const registerCommand: Command = createRegisterCommand();
 
-/** `lamda-node-agent status`: the node's on-chain record, activity, job count and wallet balance. */
+/**
+ * `lamda-node-agent status`: the node's on-chain record, activity, job count and wallet balance. The job count is the
+ * contract's own (`getProviderInfo` → `successfulJobsCount`), which the network's owner raises with `incrementJobs`;
+ * the agent never writes it.
+ */
 export const statusCommand: Command = {
   name: "status",
   summary: "show this node's on-chain registration, last heartbeat, job count and wallet balance",
+  description: "Reads providers/getProviderInfo and isProviderActive from NodeReputation and the balance from the " +
+    "RPC endpoint. \"jobs done\" is the contract's count of the node's successful jobs, raised by the network " +
+    "(incrementJobs, owner only), not by the agent.",
   options: { json: { type: "boolean", description: "Print as JSON" } },
   run: (ctx) =>
     guarded(ctx, async () => {
@@ -92,7 +99,7 @@ export const statusCommand: Command = {
         ["vram", status.registered ? `${status.vram} MiB` : "-"],
         ["last seen", lastSeen ?? "never"],
         ["active", active ? "yes" : "no"],
-        ["jobs", status.jobCount],
+        ["jobs done", status.jobCount],
         ["balance", `${status.balance} BNB`],
       ];
       for (const [k, v] of rows) ctx.print(`${k.padEnd(11)} ${v}`);

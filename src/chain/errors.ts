@@ -6,9 +6,12 @@ export class ChainError extends Error {
   override name = "ChainError";
   /** The decoded revert, when the error is a contract revert. */
   readonly revert?: DecodedRevert;
-  constructor(message: string, options?: { cause?: unknown; revert?: DecodedRevert }) {
+  /** No endpoint answered: a condition that may pass (start-up waits and retries), not a wrong setting. */
+  readonly unreachable: boolean;
+  constructor(message: string, options?: { cause?: unknown; revert?: DecodedRevert; unreachable?: boolean }) {
     super(message, options?.cause === undefined ? undefined : { cause: options.cause });
     this.revert = options?.revert;
+    this.unreachable = options?.unreachable ?? false;
   }
 }
 

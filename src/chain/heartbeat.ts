@@ -1,5 +1,6 @@
 /** The heartbeat loop: one `sendHeartbeat` at a time, stuck ones replaced with higher fees, never throws out. */
 import { formatEther, type TransactionReceipt } from "ethers";
+import { formatDuration } from "../config/mod.ts";
 import type { Logger } from "../log/mod.ts";
 import { MIN_HEARTBEAT_INTERVAL_MS } from "../config/vars/chain.ts";
 import { ChainError } from "./errors.ts";
@@ -114,7 +115,7 @@ export class HeartbeatLoop {
   /** Runs until `signal` aborts; the first heartbeat goes out at once. Never rejects. */
   async run(signal: AbortSignal): Promise<void> {
     this.#state.running = true;
-    this.#log.info("Heartbeat loop started", { intervalMs: this.#opts.intervalMs });
+    this.#log.info("Heartbeat loop started", { interval: formatDuration(this.#opts.intervalMs) });
     while (!signal.aborted) {
       let delay: number;
       try {
@@ -234,7 +235,12 @@ export class HeartbeatLoop {
     this.#state.txCount++;
     this.#state.lastHeartbeatAt = new Date();
     this.#state.lastTxHash = receipt.hash;
-    this.#log.info("Heartbeat mined", { tx: receipt.hash, block: receipt.blockNumber, nonce: p.nonce });
+    // The first one says the node is online; routine ones are debug (problems are warnings of their own).
+    this.#log.log(this.#state.txCount === 1 ? "info" : "debug", "Heartbeat mined", {
+      tx: receipt.hash,
+      block: receipt.blockNumber,
+      nonce: p.nonce,
+    });
     await this.#checkBalance(maxCost(p.fees, this.#call!.gasLimit));
     return Math.max(0, this.#nextDueAt - Date.now());
   }

@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import { encryptKeystoreJson, Wallet } from "ethers";
 import { parseEnvFile } from "../config/mod.ts";
 import { Logger, MemoryWriter } from "../log/mod.ts";
-import { checkEnvFileMode, loadWallet } from "./key.ts";
+import { checkEnvFileMode, KeyError, loadWallet } from "./key.ts";
 
 // A well-known public development key (anvil account #2): not a secret.
 const KEY = "0x5de4111afa1a4b94908f83103eb1f1706367c2e68ca870fc3fb9a804cdab365a";
@@ -50,8 +50,7 @@ Deno.test("a keystore readable by group/others is refused with the chmod fix", a
     const { keystore, passwordFile } = await writeKeystore(dir, 0o644);
     await assert.rejects(
       () => loadWallet({ keystore, keystorePasswordFile: passwordFile, allowInsecureKeyFileMode: false }),
-      (e: Error) =>
-        e.name === "ChainError" && e.message.includes(`chmod 600 ${keystore}`) && e.message.includes("0644"),
+      (e: Error) => e.name === "KeyError" && e.message.includes(`chmod 600 ${keystore}`) && e.message.includes("0644"),
     );
   });
 });
@@ -81,6 +80,26 @@ Deno.test("a wrong keystore password is a clear error that never shows the passw
       () => loadWallet({ keystore, keystorePasswordFile: passwordFile, allowInsecureKeyFileMode: false }),
       (e: Error) => /wrong password/.test(e.message) && !e.message.includes("battery") && !e.message.includes("horse"),
     );
+  });
+});
+
+Deno.test("each key problem names its setting and a fix of its own: wrong password, open keystore", async () => {
+  await withDir(async (dir) => {
+    const { keystore, passwordFile } = await writeKeystore(dir, 0o600);
+    await Deno.writeTextFile(passwordFile, "wrong battery");
+    const wrong = await loadWallet({ keystore, keystorePasswordFile: passwordFile, allowInsecureKeyFileMode: false })
+      .then(() => undefined, (e) => e);
+    assert.ok(wrong instanceof KeyError, String(wrong));
+    assert.equal(wrong.variable, "AGENT_KEYSTORE_PASSWORD_FILE");
+    assert.match(wrong.problem, /wrong password/);
+    assert.match(wrong.fix, new RegExp(`AGENT_KEYSTORE_PASSWORD_FILE \\(${passwordFile}\\)`));
+    assert.ok(!wrong.fix.includes("PINATA_JWT") && !wrong.fix.includes("battery"));
+    await Deno.chmod(keystore, 0o640);
+    const open = await loadWallet({ keystore, keystorePasswordFile: passwordFile, allowInsecureKeyFileMode: false })
+      .then(() => undefined, (e) => e);
+    assert.ok(open instanceof KeyError);
+    assert.equal(open.variable, "AGENT_KEYSTORE");
+    assert.match(open.fix, new RegExp(`^chmod 600 ${keystore} `));
   });
 });
 

@@ -75,6 +75,7 @@ export class FailoverRpcProvider extends JsonRpcApiProvider {
         }
         return result;
       } catch (error) {
+        if (error instanceof Deno.errors.NotCapable) throw error;
         failures.push(`${redactUrl(this.urls[index])}: ${(error as Error).message}`);
       }
     }
@@ -92,6 +93,7 @@ export class FailoverRpcProvider extends JsonRpcApiProvider {
         }
         return { url: redactUrl(url), chainId: BigInt(answer.result as string) };
       } catch (error) {
+        if (error instanceof Deno.errors.NotCapable) throw error;
         return { url: redactUrl(url), error: (error as Error).message };
       }
     }));
@@ -107,6 +109,8 @@ export class FailoverRpcProvider extends JsonRpcApiProvider {
         signal: timeoutSignal(this.#timeoutMs),
       });
     } catch (error) {
+      // The permission sandbox refuses this host: not an outage to fail over past (the CLI names OPBNB_RPC_URL).
+      if (error instanceof Deno.errors.NotCapable) throw error;
       const e = error as Error;
       // Messages are kept short and never include the URL (it may hold an API key): the caller adds a redacted one.
       throw new Error(e.name === "TimeoutError" ? `timed out after ${this.#timeoutMs} ms` : "connection failed");

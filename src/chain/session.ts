@@ -112,7 +112,9 @@ export async function verifyEndpoints(
   }
   const dead = checks.filter((c) => c.chainId === undefined);
   if (dead.length === checks.length) {
-    throw new ChainError(`No RPC endpoint answered (${dead.map((c) => `${c.url}: ${c.error}`).join("; ")})`);
+    throw new ChainError(`No RPC endpoint answered (${dead.map((c) => `${c.url}: ${c.error}`).join("; ")})`, {
+      unreachable: true,
+    });
   }
   for (const c of dead) logger?.warn("RPC endpoint unreachable at start-up; will fail over past it", { ...c });
   return BigInt(expected);

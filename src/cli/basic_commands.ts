@@ -7,8 +7,10 @@ import { PROGRAM } from "./help.ts";
 /** `version`: prints the agent version and runtime. */
 export const versionCommand: Command = {
   name: "version",
-  summary: "print the version",
+  summary: "print the version (also: --version, -v)",
   options: { json: { type: "boolean", description: "print JSON" } },
+  // The version is what an operator asks first, often with a .env still being written.
+  usesConfig: false,
   run(ctx) {
     const info = { name: PROGRAM, version: VERSION, deno: Deno.version.deno, os: Deno.build.os, arch: Deno.build.arch };
     ctx.print(

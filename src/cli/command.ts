@@ -11,6 +11,20 @@ export interface CommandOption {
   short?: string;
   /** A string option that may be given several times. */
   multiple?: boolean;
+  /** The command cannot run without it (a string option given a non-empty value); the parser checks it. */
+  required?: boolean;
+}
+
+/** A positional argument; the parser checks how many were given. */
+export interface CommandPositional {
+  /** As shown in usage: `receipt.json|-` is printed `<receipt.json|->`. */
+  name: string;
+  /** Shown under "Arguments:" in the command's help. */
+  description?: string;
+  /** May be left out (printed `[name]`); only the last ones may be optional. */
+  optional?: boolean;
+  /** Takes every remaining argument (printed `<name>...`); only the last one may be variadic. */
+  variadic?: boolean;
 }
 
 /** What a command gets to work with. Commands return an exit code; they never call `Deno.exit`. */
@@ -38,10 +52,12 @@ export interface Command {
   summary: string;
   /** Extra help text shown by `<command> --help`. */
   description?: string;
-  /** Positional arguments, as shown in usage (`<receipt.json>`). */
-  positionals?: string;
+  /** Positional arguments, in order; a command without them accepts none. */
+  positionals?: CommandPositional[];
   options?: Record<string, CommandOption>;
   /** Uses the node key: a `.env` holding it must not be readable by group/others. */
   usesKey?: boolean;
+  /** `false`: runs on the defaults without reading `.env`, environment or flags (`version` works with a broken `.env`). */
+  usesConfig?: boolean;
   run(ctx: CommandContext): Promise<number>;
 }

@@ -2,7 +2,9 @@
 import { doctorCommand } from "../agent/doctor.ts";
 import { runCommand } from "../agent/run_command.ts";
 import { verifyReceiptCommand } from "../agent/receipt_command.ts";
-import { submitCommand } from "../agent/submit.ts";
+import { followCommand, submitCommand } from "../agent/submit.ts";
+import { cancelCommand } from "../agent/cancel_command.ts";
+import { keygenCommand } from "../chain/keygen.ts";
 import { createRegisterCommand, statusCommand } from "../chain/mod.ts";
 import { detectGpus, gpuCommand, gpuOptionsFromConfig, registrationSpec } from "../gpu/mod.ts";
 import { permissionsCommand } from "../permissions/mod.ts";
@@ -32,6 +34,9 @@ export const COMMANDS: Command[] = [
   verifyReceiptCommand,
   doctorCommand,
   submitCommand,
+  followCommand,
+  cancelCommand,
+  keygenCommand,
   permissionsCommand,
   ipfsDevCommand,
   versionCommand,

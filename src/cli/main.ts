@@ -1,7 +1,9 @@
 /** The CLI: parse the command line, load configuration, build the logger, run one command, return its exit code. */
+import { resolve } from "node:path";
 import { ConfigError, loadConfig, type LoadedConfig, parseEnvFile, varList } from "../config/mod.ts";
 import { JsonWriter, Logger, PrettyWriter } from "../log/mod.ts";
-import { checkEnvFileMode } from "../chain/key.ts";
+import { checkEnvFileMode, KeyError } from "../chain/key.ts";
+import { deniedAccess, explainDenial, INSTALL_CONFIG_DIR, permissionsHint } from "../permissions/mod.ts";
 import { parseCommandLine, UsageError } from "./args.ts";
 import type { Command } from "./command.ts";
 import { commandHelp, programHelp } from "./help.ts";
@@ -48,7 +50,9 @@ export async function runCli(argv: string[], io: CliIo, options: CliOptions): Pr
 
   let loaded: LoadedConfig;
   try {
-    loaded = await readConfig(parsed.envFile, parsed.configFlags, io);
+    loaded = parsed.command.usesConfig === false
+      ? loadConfig()
+      : await readConfig(parsed.envFile, parsed.configFlags, io);
   } catch (error) {
     if (error instanceof ConfigError) {
       io.stderr(error.message);
@@ -75,9 +79,28 @@ export async function runCli(argv: string[], io: CliIo, options: CliOptions): Pr
       io.stderr(error.message);
       return EXIT.config;
     }
+    // Setup problems that restarting will not fix: exit 78, which systemd does not retry, with the fix.
+    const denial = explainDenial(error, loaded.config, { envFile: parsed.envFile, cwd: workingDirectory() });
+    if (denial) {
+      io.stderr(logger.redactor.text(`Permission denied: ${denial.problem}.\n  Fix: ${denial.fix}`));
+      return EXIT.config;
+    }
+    if (error instanceof KeyError) {
+      io.stderr(logger.redactor.text(error.message));
+      return EXIT.config;
+    }
     const e = error as Error;
     logger.error(`${parsed.command.name} failed: ${e.message}`, { error: e });
     return EXIT.failure;
+  }
+}
+
+/** The working directory, for resolving relative paths in messages; `/` when even that is refused. */
+function workingDirectory(): string {
+  try {
+    return Deno.cwd();
+  } catch {
+    return "/";
   }
 }
 
@@ -94,11 +117,16 @@ export async function readConfig(
   } catch (error) {
     // A missing default .env is fine; a missing file named with --env-file is an error.
     if (!(error instanceof Deno.errors.NotFound) || envFilePath !== undefined) {
+      const denied = deniedAccess(error) !== undefined;
       throw new ConfigError([{
         variable: "--env-file",
         value: path,
-        message: `cannot be read: ${(error as Error).message}`,
-        example: "./.env",
+        message: denied
+          ? `cannot be read under the agent's permission set (${(error as Error).message}); keep it in ` +
+            `${INSTALL_CONFIG_DIR}/ or ./.env, which the set allows, or run with wider permissions: ` +
+            permissionsHint({ envFile: resolve(path) })
+          : `cannot be read: ${(error as Error).message}`,
+        example: denied ? `${INSTALL_CONFIG_DIR}/agent.env` : "./.env",
       }]);
     }
   }

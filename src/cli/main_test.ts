@@ -137,7 +137,7 @@ Deno.test("run without a key names the missing variable", async () => {
   assert.match(r.err, /AGENT_PRIVATE_KEY: \(or AGENT_KEYSTORE\) is required/);
 });
 
-Deno.test("a .env holding the key and readable by others is refused with the chmod fix", async () => {
+Deno.test("a .env holding the key and readable by others: run and status exit 78 naming the file and the chmod fix", async () => {
   const dir = await Deno.makeTempDir();
   try {
     const path = `${dir}/agent.env`;
@@ -152,13 +152,139 @@ Deno.test("a .env holding the key and readable by others is refused with the chm
       signal: new AbortController().signal,
     };
     const options = { commands: COMMANDS, fallback: DEFAULT_COMMAND };
-    const code = await runCli(["run", "--env-file", path], io, options);
-    assert.equal(code, EXIT.failure);
-    assert.match(err.join("\n"), new RegExp(`chmod 600 ${path.replaceAll("/", "\\/")}`));
-    assert.ok(!err.join("\n").includes(KEY.slice(2)));
+    for (const command of ["run", "status"]) {
+      err.length = 0;
+      const code = await runCli([command, "--env-file", path], io, options);
+      assert.equal(code, EXIT.config, `${command}: ${err.join("\n")}`);
+      const text = err.join("\n");
+      assert.match(text, new RegExp(`^The \\.env file ${path} holds AGENT_PRIVATE_KEY .*\\(mode 0644\\)`));
+      assert.match(text, new RegExp(`run "chmod 600 ${path}"`));
+      assert.throws(() => JSON.parse(text), "a message for people, not a JSON log line");
+      assert.ok(!text.includes(KEY.slice(2)));
+    }
     // `config` does not use the key, so it still shows the (redacted) configuration.
     assert.equal(await runCli(["config", "--env-file", path], io, options), 0);
   } finally {
     await Deno.remove(dir, { recursive: true });
   }
+});
+
+Deno.test("an unknown flag is named with the nearest known flag, and the word after it is not taken for the command", async () => {
+  const r = await cli(["--log-levle", "debug", "config"]);
+  assert.equal(r.code, EXIT.usage);
+  assert.match(r.err, /^error: Unknown option --log-levle — did you mean --log-level\?/);
+  assert.doesNotMatch(r.err, /Unknown command/);
+  assert.match(r.err, /Usage: lamda-node-agent config/, "the named command's usage");
+  assert.equal(r.out, "");
+  // The command's own options are candidates too, and an option of another command says whose it is.
+  assert.match((await cli(["config", "--jsn"])).err, /Unknown option --jsn — did you mean --json\?/);
+  assert.match((await cli(["config", "--image", "x"])).err, /Unknown option --image \(an option of submit\)/);
+  // Nothing close: no guess.
+  assert.match((await cli(["config", "--frobnicate"])).err, /Unknown option --frobnicate\n/);
+});
+
+Deno.test("a mistyped command gets the nearest command as a suggestion", async () => {
+  const r = await cli(["stauts"]);
+  assert.equal(r.code, EXIT.usage);
+  assert.match(r.err, /^error: Unknown command "stauts" — did you mean "status"\?/);
+  assert.match((await cli(["ipfs"])).err, /Unknown command "ipfs" — did you mean "ipfs-dev"\?/);
+  assert.match((await cli(["frobnicate"])).err, /Unknown command "frobnicate"\n/);
+});
+
+Deno.test("--version and -v print what version prints, even when the configuration is broken", async () => {
+  const expected = (await cli(["version"])).out;
+  for (const argv of [["--version"], ["-v"], ["config", "--version"]]) {
+    const r = await cli(argv, { LOG_LEVEL: "loud" }, { ".env": "not a line\n" });
+    assert.equal(r.code, 0, `${argv.join(" ")}: ${r.err}`);
+    assert.equal(r.out, expected, argv.join(" "));
+  }
+  const j = await cli(["-v", "--json"]);
+  assert.equal(j.code, 0, j.err);
+  assert.equal(JSON.parse(j.out).name, "lamda-node-agent");
+});
+
+Deno.test("help prints the program's help, help <command> that command's", async () => {
+  const top = await cli(["help"]);
+  assert.equal(top.code, 0);
+  assert.equal(top.out, (await cli(["--help"])).out);
+  assert.match(top.out, /^ {2}help +show this help/m);
+  assert.match(top.out, /-v, --version/);
+  const submit = await cli(["help", "submit"]);
+  assert.equal(submit.code, 0);
+  assert.equal(submit.out, (await cli(["submit", "--help"])).out);
+  assert.match(submit.out, /^Usage: lamda-node-agent submit --image IMAGE \[options\]$/m);
+  assert.match(submit.out, /--image IMAGE +the job's Docker image \(required\)/);
+  const typo = await cli(["help", "sumbit"]);
+  assert.equal(typo.code, EXIT.usage);
+  assert.match(typo.err, /Unknown command "sumbit" — did you mean "submit"\?/);
+  assert.match((await cli(["help", "submit", "extra"])).err, /Unexpected argument "extra"/);
+});
+
+Deno.test("a missing required option is a usage error on stderr (exit 2), not a log line", async () => {
+  for (const argv of [["submit"], ["submit", "--image="], ["submit", "--json"]]) {
+    const r = await cli(argv);
+    assert.equal(r.code, EXIT.usage, argv.join(" "));
+    assert.match(r.err, /^error: Missing required option --image IMAGE\n/, argv.join(" "));
+    assert.match(r.err, /Usage: lamda-node-agent submit --image IMAGE/);
+    assert.ok(!r.err.split("\n").some((l) => l.startsWith("{")), "no JSON log line");
+    assert.equal(r.out, "");
+  }
+  assert.equal((await cli(["submit", "--help"])).code, 0, "help needs no required option");
+});
+
+Deno.test("verify-receipt without a file, or with two, prints its usage and exits 2", async () => {
+  for (
+    const [argv, message] of [
+      [["verify-receipt"], /^error: Missing argument <receipt\.json\|->\n/],
+      [["verify-receipt", "a.json", "b.json"], /^error: Unexpected argument "b\.json"\n/],
+    ] as const
+  ) {
+    const r = await cli([...argv]);
+    assert.equal(r.code, EXIT.usage, argv.join(" "));
+    assert.match(r.err, message);
+    assert.match(r.err, /Usage: lamda-node-agent verify-receipt \[options\] <receipt\.json\|->/);
+  }
+});
+
+Deno.test("declared positionals are counted by the parser: required, optional and variadic", async () => {
+  const seen: string[][] = [];
+  const run = (ctx: { args: string[] }) => (seen.push(ctx.args), Promise.resolve(0));
+  const copy: Command = {
+    name: "copy",
+    summary: "test command",
+    positionals: [{ name: "from" }, { name: "to", optional: true }],
+    run,
+  };
+  const cat: Command = { name: "cat", summary: "test command", positionals: [{ name: "file", variadic: true }], run };
+  const extra = [copy, cat];
+  assert.equal((await cli(["copy", "a"], {}, {}, extra)).code, 0);
+  assert.equal((await cli(["copy", "a", "b"], {}, {}, extra)).code, 0);
+  assert.equal((await cli(["cat", "a", "b", "c"], {}, {}, extra)).code, 0);
+  assert.deepEqual(seen, [["a"], ["a", "b"], ["a", "b", "c"]]);
+  const none = await cli(["copy"], {}, {}, extra);
+  assert.equal(none.code, EXIT.usage);
+  assert.match(none.err, /Missing argument <from>/);
+  assert.match(none.err, /Usage: lamda-node-agent copy <from> \[to\]/);
+  assert.match((await cli(["copy", "a", "b", "c"], {}, {}, extra)).err, /Unexpected argument "c"/);
+  assert.match((await cli(["cat"], {}, {}, extra)).err, /Missing argument <file>\.\.\./);
+  assert.deepEqual(seen.length, 3, "no run after a usage error");
+});
+
+Deno.test("a sandbox refusal anywhere in a command's error chain exits 78 naming the variable and the flags command", async () => {
+  const denied: Command = {
+    name: "denied",
+    summary: "test command that hits the permission sandbox",
+    run() {
+      const cause = new Deno.errors.NotCapable(
+        `Requires read access to "/run/other.sock", run again with the --allow-read flag`,
+      );
+      return Promise.reject(new Error("Cannot start (docker): connect failed", { cause }));
+    },
+  };
+  const r = await cli(["denied"], { DOCKER_HOST: "unix:///run/other.sock", PINATA_JWT: JWT }, {}, [denied]);
+  assert.equal(r.code, EXIT.config, r.err);
+  assert.match(r.err, /^Permission denied: DOCKER_HOST needs read access to "\/run\/other\.sock"/);
+  assert.match(r.err, /permissions --flags/);
+  assert.throws(() => JSON.parse(r.err.split("\n")[0]), "a message for people, not a JSON log line");
+  assert.ok(!r.err.includes(JWT));
 });

@@ -1,4 +1,5 @@
 /** The pure configuration loader: `.env` text + environment + flags → one validated config, or every error at once. */
+import { resolve } from "node:path";
 import type { EnvFile } from "./env_file.ts";
 import { type Config, type ConfigKey, varList } from "./schema.ts";
 import { showRaw } from "./redact.ts";
@@ -18,6 +19,8 @@ export interface ConfigInputs {
   envFile?: EnvFile;
   /** Values from CLI flags, keyed by variable name (`LOG_LEVEL`). */
   flags?: Record<string, string>;
+  /** Directory that relative paths of variables declared `absolutePath` are resolved against (default: the cwd). */
+  cwd?: string;
 }
 
 /** One problem with one variable. */
@@ -53,12 +56,16 @@ export interface LoadedConfig {
 /** Loads and validates configuration. Precedence: flags > environment > `.env` > defaults. Throws {@linkcode ConfigError}. */
 export function loadConfig(inputs: ConfigInputs = {}): LoadedConfig {
   const issues: ConfigIssue[] = [];
+  // The .env line an issue is about: problems are listed in file order, the rest after them in schema order.
+  const lineOf = new Map<ConfigIssue, number>();
   for (const p of inputs.envFile?.problems ?? []) {
-    issues.push({
+    const issue = {
       variable: `${inputs.envFile!.path}:${p.line}`,
       message: `malformed line: ${p.message}`,
       example: "KEY=value",
-    });
+    };
+    issues.push(issue);
+    lineOf.set(issue, p.line);
   }
   const config: Record<string, unknown> = {};
   const sources: Record<string, Source> = {};
@@ -86,18 +93,27 @@ export function loadConfig(inputs: ConfigInputs = {}): LoadedConfig {
       continue;
     }
     const parsed = spec.schema.safeParse(raw);
-    if (parsed.success) config[key] = parsed.data;
-    else {
-      issues.push({
+    if (parsed.success) {
+      // Paths handed to other processes (Docker bind mounts) must not depend on where those resolve them.
+      config[key] = spec.absolutePath && typeof parsed.data === "string"
+        ? resolve(inputs.cwd ?? Deno.cwd(), parsed.data)
+        : parsed.data;
+    } else {
+      const issue = {
         variable: spec.env,
         value: showRaw(spec, raw),
         message: parsed.error.issues.map((i) => i.message).join("; "),
         example: spec.example,
         source,
-      });
+      };
+      issues.push(issue);
+      if (source.kind === "env-file") lineOf.set(issue, source.line);
     }
   }
-  if (issues.length) throw new ConfigError(issues);
+  if (issues.length) {
+    const line = (i: ConfigIssue) => lineOf.get(i) ?? Number.MAX_SAFE_INTEGER;
+    throw new ConfigError(issues.toSorted((a, b) => line(a) - line(b)));
+  }
   return {
     config: config as Config,
     sources: sources as Record<ConfigKey, Source>,

@@ -51,8 +51,13 @@ Deno.test("each bad value gets its own message naming the variable and a good ex
     ["LOG_LEVEL", "verbose", /LOG_LEVEL: "verbose" must be one of debug, info, warn, error .*LOG_LEVEL=debug/],
     ["LOG_FORMAT", "xml", /LOG_FORMAT: "xml" must be one of json, pretty/],
     ["HEARTBEAT_INTERVAL", "30", /HEARTBEAT_INTERVAL: "30" is not a duration .*HEARTBEAT_INTERVAL=30s/],
-    ["HEARTBEAT_INTERVAL", "1s", /HEARTBEAT_INTERVAL: "1s" must be at least 5000 ms/],
-    ["HEARTBEAT_INTERVAL", "10m", /HEARTBEAT_INTERVAL: "10m" must be at most 240000 ms/],
+    ["HEARTBEAT_INTERVAL", "1s", /HEARTBEAT_INTERVAL: "1s" must be at least 5s /],
+    ["HEARTBEAT_INTERVAL", "10m", /HEARTBEAT_INTERVAL: "10m" must be at most 4m /],
+    ["SHUTDOWN_TIMEOUT", "2h", /SHUTDOWN_TIMEOUT: "2h" must be at most 1h /],
+    ["NVIDIA_SMI_TIMEOUT", "50ms", /NVIDIA_SMI_TIMEOUT: "50ms" must be at least 100ms /],
+    ["JOB_SHM_SIZE", "64k", /JOB_SHM_SIZE: "64k" must be at least 1 MiB /],
+    ["JOB_MEMORY_LIMIT", "1MiB", /JOB_MEMORY_LIMIT: "1MiB" must be at least 6 MiB /],
+    ["JOB_MAX_MESSAGE_SIZE", "100", /JOB_MAX_MESSAGE_SIZE: "100" must be at least 256 B /],
     ["DOCKER_HOST", "/var/run/docker.sock", /DOCKER_HOST: .* is not a Docker host/],
     ["NATS_URL", "http://x:4222", /NATS_URL: .* is not a nats\/tls\/ws\/wss URL/],
     ["OPBNB_RPC_URL", "not a url", /OPBNB_RPC_URL: "not a url" is not a http\/https.* URL/],
@@ -103,9 +108,9 @@ Deno.test("precedence: flag > environment > .env > default, with sources", () =>
 });
 
 Deno.test("an empty value counts as unset and falls back to the default", () => {
-  const { config } = loadConfig({ envFile: parseEnvFile(".env", "LOG_LEVEL=\n"), env: { DATA_DIR: "" } });
+  const { config } = loadConfig({ envFile: parseEnvFile(".env", "LOG_LEVEL=\n"), env: { DATA_DIR: "" }, cwd: "/w" });
   assert.equal(config.logLevel, "info");
-  assert.equal(config.dataDir, "./data");
+  assert.equal(config.dataDir, "/w/data");
 });
 
 Deno.test("a malformed .env line becomes a config error with its line number", () => {
@@ -132,4 +137,56 @@ Deno.test("requireVars names every missing variable and why", () => {
   const err = configError(() => requireVars(config, { privateKey: "to sign transactions", pinataJwt: "to upload" }));
   assert.deepEqual(err.issues.map((i) => i.variable), ["AGENT_PRIVATE_KEY", "PINATA_JWT"]);
   assert.match(err.message, /AGENT_PRIVATE_KEY: is required to sign transactions/);
+});
+
+Deno.test("a relative DATA_DIR (the documented default included) is resolved against the working directory", () => {
+  assert.equal(loadConfig({ cwd: "/var/lib/lamda-node-agent" }).config.dataDir, "/var/lib/lamda-node-agent/data");
+  const rel = loadConfig({ cwd: "/srv/node", env: { DATA_DIR: "state/../jobs-data" } });
+  assert.equal(rel.config.dataDir, "/srv/node/jobs-data");
+  assert.equal(rel.raw.dataDir, "state/../jobs-data", "the raw value (shown by `config`) stays as written");
+  assert.equal(loadConfig({ cwd: "/srv/node", env: { DATA_DIR: "/data/lamda" } }).config.dataDir, "/data/lamda");
+});
+
+Deno.test("no bound of any variable is stated in raw milliseconds or bytes", () => {
+  // Ask each variable for a value far below and far above any bound; a bound message must be in people's units.
+  for (const [, spec] of varList()) {
+    for (const value of ["0", "0s", "0ms", "1ms", "9999h", "1", "1b", "1TiB"]) {
+      const parsed = spec.schema.safeParse(value);
+      for (const issue of parsed.error?.issues ?? []) {
+        assert.doesNotMatch(
+          issue.message,
+          /\d+ ms\b|\d+ bytes\b/,
+          `${spec.env}=${value}: ${issue.message}`,
+        );
+      }
+    }
+  }
+});
+
+Deno.test("several problems are listed in .env line order, then the environment's in schema order", () => {
+  const envFile = parseEnvFile(
+    "/srv/.env",
+    [
+      "LOG_LEVEL=loud", // 1: invalid value
+      "this line is wrong", // 2: malformed
+      "DOCKER_HOST=ftp://x", // 3: invalid value
+      "HEARTBEAT_INTERVAL=1s", // 4: overridden by the environment below, so reported with it
+      "no equals", // 5: malformed
+      "LOG_FORMAT=xml", // 6: invalid value
+    ].join("\n") + "\n",
+  );
+  const err = configError(() =>
+    loadConfig({ envFile, env: { HEARTBEAT_INTERVAL: "soon", NATS_URL: "http://x" }, flags: { JOB_NETWORK: "host" } })
+  );
+  assert.deepEqual(err.issues.map((i) => i.variable), [
+    "LOG_LEVEL",
+    "/srv/.env:2",
+    "DOCKER_HOST",
+    "/srv/.env:5",
+    "LOG_FORMAT",
+    ...varList().map(([, s]) => s.env).filter((v) => ["HEARTBEAT_INTERVAL", "NATS_URL", "JOB_NETWORK"].includes(v)),
+  ]);
+  const lines = err.message.split("\n").slice(1);
+  assert.match(lines[0], /LOG_LEVEL: "loud" .*\(from \/srv\/\.env:1\)/);
+  assert.match(lines[1], /\/srv\/\.env:2: malformed line/);
 });

@@ -1,6 +1,7 @@
 /** How one configuration variable is declared: name, parser, default, documentation and secrecy. */
 import { z } from "zod";
-import { parseDuration } from "./duration.ts";
+import { formatBytes } from "../log/mod.ts";
+import { formatDuration, parseDuration } from "./duration.ts";
 
 /** One configuration variable. `T` is the parsed type; `D` says whether a default makes it always present. */
 export interface VarSpec<T = unknown, D extends boolean = boolean> {
@@ -22,6 +23,8 @@ export interface VarSpec<T = unknown, D extends boolean = boolean> {
   group: string;
   /** When true, an empty value is a value (passed to the schema) rather than "unset". */
   emptyIsValue?: boolean;
+  /** A filesystem path the config holds resolved against the working directory at load time. */
+  absolutePath?: boolean;
 }
 
 /** Declares a variable with a default: always present in the config. */
@@ -56,11 +59,11 @@ export const duration = (opts: { min?: number; max?: number } = {}): z.ZodType<n
       return z.NEVER;
     }
     if (opts.min !== undefined && ms < opts.min) {
-      ctx.addIssue({ code: "custom", message: `must be at least ${opts.min} ms` });
+      ctx.addIssue({ code: "custom", message: `must be at least ${formatDuration(opts.min)}` });
       return z.NEVER;
     }
     if (opts.max !== undefined && ms > opts.max) {
-      ctx.addIssue({ code: "custom", message: `must be at most ${opts.max} ms` });
+      ctx.addIssue({ code: "custom", message: `must be at most ${formatDuration(opts.max)}` });
       return z.NEVER;
     }
     return ms;
@@ -75,20 +78,31 @@ export const integer = (min: number, max = Number.MAX_SAFE_INTEGER): z.ZodType<n
 /** A size with an optional binary unit (`512`, `64k`, `100MiB`, `2GiB`), parsed to bytes. */
 export const byteSize = (min = 0): z.ZodType<number, string> =>
   z.string().transform((s, ctx) => {
-    const m = /^\s*(\d+(?:\.\d+)?)\s*(b|k|kb|kib|m|mb|mib|g|gb|gib|t|tb|tib)?\s*$/i.exec(s);
-    if (!m) {
+    const bytes = parseByteSize(s);
+    if (bytes === undefined) {
       ctx.addIssue({ code: "custom", message: "is not a size (e.g. 512MiB, 2GiB, 1048576)" });
       return z.NEVER;
     }
-    const unit = (m[2] ?? "b").toLowerCase()[0];
-    const mult = { b: 1, k: 1024, m: 1024 ** 2, g: 1024 ** 3, t: 1024 ** 4 }[unit]!;
-    const bytes = Math.round(Number(m[1]) * mult);
     if (bytes < min) {
-      ctx.addIssue({ code: "custom", message: `must be at least ${min} bytes` });
+      ctx.addIssue({ code: "custom", message: `must be at least ${sizeText(min)}` });
       return z.NEVER;
     }
     return bytes;
   });
+
+function parseByteSize(s: string): number | undefined {
+  const m = /^\s*(\d+(?:\.\d+)?)\s*(b|k|kb|kib|m|mb|mib|g|gb|gib|t|tb|tib)?\s*$/i.exec(s);
+  if (!m) return undefined;
+  const unit = (m[2] ?? "b").toLowerCase()[0];
+  const mult = { b: 1, k: 1024, m: 1024 ** 2, g: 1024 ** 3, t: 1024 ** 4 }[unit]!;
+  return Math.round(Number(m[1]) * mult);
+}
+
+/** A size for a message, in binary units and exact: `1 MiB`, `256 B`, `1.5 GiB`; bytes added when rounded. */
+function sizeText(bytes: number): string {
+  const short = formatBytes(bytes).replace(/\.0 /, " ");
+  return parseByteSize(short) === bytes ? short : `${short} (${bytes} bytes)`;
+}
 
 /** `true/false/1/0/yes/no/on/off`. */
 export const boolean = (): z.ZodType<boolean, string> =>

@@ -12,18 +12,51 @@ export class DockerError extends Error {
   }
 }
 
-/** Docker could not be reached at all (no socket, permission denied, connection refused). */
+/**
+ * Docker could not be reached at all. The message says what the OS error (`cause`) means for an operator and how to
+ * fix it: no socket, a socket this user may not open, nothing listening.
+ */
 export class DockerUnreachableError extends Error {
   override name = "DockerUnreachableError";
   readonly host: string;
   constructor(host: string, options?: ErrorOptions) {
-    const why = options?.cause instanceof Error ? options.cause.message : String(options?.cause ?? "unknown error");
-    super(
-      `cannot reach Docker at ${host}: ${why} — is dockerd running and is the socket readable by this user?`,
-      options,
-    );
+    super(unreachableMessage(host, options?.cause), options);
     this.host = host;
   }
+}
+
+function unreachableMessage(host: string, cause: unknown): string {
+  const where = host.startsWith("unix://") ? host.slice("unix://".length) : host;
+  const elsewhere = "is dockerd running? set DOCKER_HOST if it listens elsewhere";
+  if (cause instanceof Deno.errors.NotFound) return `no Docker daemon at ${host}: ${elsewhere}`;
+  if (cause instanceof Deno.errors.ConnectionRefused) return `nothing listens at ${host}: ${elsewhere}`;
+  if (cause instanceof Deno.errors.PermissionDenied) {
+    return `permission denied on ${where}: add the agent's user to the docker group (usermod -aG docker USER) ` +
+      `or set DOCKER_HOST`;
+  }
+  const why = cause instanceof Error ? cause.message : String(cause ?? "unknown error");
+  return `cannot reach Docker at ${host}: ${why} — ${elsewhere}`;
+}
+
+/**
+ * The error behind a failed request, for {@linkcode DockerUnreachableError}. `fetch` buries the OS error in text two
+ * causes down ("fetch failed" → "error sending request … (os error 13)"); a plain connect to the same address answers
+ * with a typed one (`Deno.errors.PermissionDenied`), so the address is connected to once more to get that.
+ */
+async function connectFailure(host: string, error: unknown): Promise<unknown> {
+  let cause = error;
+  while (cause instanceof Error && cause.cause !== undefined) cause = cause.cause;
+  const url = host.startsWith("tcp://") ? new URL(`http://${host.slice("tcp://".length)}`) : undefined;
+  try {
+    const conn = url
+      ? await Deno.connect({ hostname: url.hostname.replace(/^\[|\]$/g, ""), port: Number(url.port || 2375) })
+      : await Deno.connect({ transport: "unix", path: host.slice("unix://".length) });
+    conn.close();
+  } catch (connectError) {
+    // NotCapable: the sandbox allows the socket to fetch but not to this probe; keep what fetch said.
+    if (connectError instanceof Error && !(connectError instanceof Deno.errors.NotCapable)) cause = connectError;
+  }
+  return cause;
 }
 
 /** Options of one request. */
@@ -80,7 +113,7 @@ export class DockerClient {
       res = await fetch(url, { method, headers, body, signal: options.signal, client: this.#client });
     } catch (error) {
       if (options.signal?.aborted) throw error;
-      throw new DockerUnreachableError(this.host, { cause: error });
+      throw new DockerUnreachableError(this.host, { cause: await connectFailure(this.host, error) });
     }
     if (res.status >= 400 && !options.okStatuses?.includes(res.status)) {
       const text = await res.text();

@@ -94,7 +94,8 @@ export function buildContainer(spec: JobContainerSpec, limits: JobLimits): Built
   }
   for (const [field, dir] of [["input", spec.inputDir], ["output", spec.outputDir]] as const) {
     if (dir !== undefined && (!dir.startsWith("/") || dir.split("/").includes(".."))) {
-      throw new InvalidJobSpecError(field, `${field} directory ${JSON.stringify(dir)} must be an absolute host path`);
+      // The agent builds these paths, not the job: a relative one is the node's problem (internal_error).
+      throw new Error(`${field} directory ${JSON.stringify(dir)} must be an absolute host path (node-side error)`);
     }
   }
   const eff = effectiveLimits(limits, { ...spec.resources, timeoutSeconds: spec.timeoutSeconds });

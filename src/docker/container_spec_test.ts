@@ -2,6 +2,7 @@ import assert from "node:assert/strict";
 import { buildContainer, containerName, type JobContainerSpec } from "./container_spec.ts";
 import { DEFAULT_JOB_LIMITS, type JobLimits } from "./limits.ts";
 import { InvalidJobSpecError } from "./rules.ts";
+import { classifyError } from "./outcome.ts";
 
 const LIMITS: JobLimits = { ...DEFAULT_JOB_LIMITS, memoryBytes: 1024 ** 3, cpus: 2, runtime: undefined };
 const SPEC: JobContainerSpec = {
@@ -93,4 +94,15 @@ Deno.test("invalid specs are rejected before building", () => {
   assert.throws(() => buildContainer({ ...SPEC, jobId: "a b" }, LIMITS), /job_id/);
   assert.throws(() => buildContainer({ ...SPEC, command: [] }, LIMITS), /command must be a non-empty array/);
   assert.throws(() => buildContainer({ ...SPEC, outputDir: "relative/out" }, LIMITS), /absolute host path/);
+});
+
+Deno.test("a relative host directory is the node's error (internal_error), never the job's (invalid_job)", () => {
+  let thrown: unknown;
+  try {
+    buildContainer({ ...SPEC, inputDir: "data/jobs/j-a1/input" }, LIMITS);
+  } catch (error) {
+    thrown = error;
+  }
+  assert.ok(thrown instanceof Error, "relative input directory refused");
+  assert.equal(classifyError(thrown).reason, "internal_error");
 });

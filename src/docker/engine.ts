@@ -149,7 +149,8 @@ export class DockerEngine {
         runtimes,
         gpu_available: gpu.available,
       });
-      if (!gpu.available) engine.#log.warn("gpu_unavailable", { message: gpu.message });
+      // Whether that matters depends on the host having GPUs: the agent says so (CPU-only nodes need none).
+      if (!gpu.available) engine.#log.debug("no NVIDIA runtime in dockerd", { message: gpu.message });
       return engine;
     } catch (error) {
       client.close();

@@ -1,5 +1,5 @@
 /** Per-job host directories: the input mounted read-only and the output the container writes. */
-import { join } from "node:path";
+import { join, resolve } from "node:path";
 
 /** The host directories of one job attempt. */
 export interface JobDirs {
@@ -11,7 +11,8 @@ export interface JobDirs {
 /** Creates `<base>/<job>-a<attempt>/{input,output}`; the output is world-writable so any container user can write. */
 export async function createJobDirs(base: string, jobId: string, attempt: number): Promise<JobDirs> {
   const safe = jobId.replace(/[^A-Za-z0-9._-]/g, "_");
-  const root = join(base, `${safe}-a${attempt}`);
+  // Bind-mount sources must be absolute, whatever the working directory of the caller.
+  const root = join(resolve(base), `${safe}-a${attempt}`);
   const dirs = { root, input: join(root, "input"), output: join(root, "output") };
   await Deno.mkdir(dirs.input, { recursive: true, mode: 0o755 });
   await Deno.mkdir(dirs.output, { recursive: true });

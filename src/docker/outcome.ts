@@ -1,4 +1,4 @@
-/** The one place a container's end is turned into a job outcome and a reason code (DESIGN.md §1.5). */
+/** The one place a container's end is turned into a job outcome and a reason code (docs/wire-contract.md §5). */
 import { DockerError } from "./client.ts";
 import { GpuUnavailableError, ImagePolicyError, ImagePullError } from "./errors.ts";
 import { InvalidJobSpecError } from "./rules.ts";

@@ -78,7 +78,8 @@ export const gpuCommand: Command = {
         logger: ctx.logger,
       });
     } catch (err) {
-      if (!(err instanceof GpuError)) throw err;
+      // A sandbox refusal goes to the CLI, which names NVIDIA_SMI_PATH and the flags command (exit 78).
+      if (!(err instanceof GpuError) || err.cause instanceof Deno.errors.NotCapable) throw err;
       if (ctx.options.json) ctx.print(JSON.stringify({ error: { kind: err.kind, message: err.message } }, null, 2));
       else ctx.print(`error: ${err.message}`);
       return 1;

@@ -1,4 +1,4 @@
-/** Parses and validates one job message (DESIGN.md §1.3): size cap, JSON, aliases, caps, CID and Docker checks. */
+/** Parses and validates one job message (docs/wire-contract.md §3): size cap, JSON, aliases, caps, CID and Docker checks. */
 import { z } from "zod";
 import { CID } from "multiformats/cid";
 import type { Job } from "./types.ts";

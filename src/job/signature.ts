@@ -1,5 +1,5 @@
 /**
- * Job signatures (DESIGN.md §1.6): EIP-191 `personal_sign` over a canonical encoding of the job's fields.
+ * Job signatures (docs/wire-contract.md §6): EIP-191 `personal_sign` over a canonical encoding of the job's fields.
  * The encoding is specified in docs/jobs.md so dispatchers in any language can produce it.
  */
 import { getAddress, verifyMessage } from "ethers";

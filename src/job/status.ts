@@ -1,4 +1,4 @@
-/** The status message of DESIGN.md §1.5: the five seed fields always, plus reason, message, exit code, attempt, timings. */
+/** The status message of docs/wire-contract.md §5: the five seed fields always, plus reason, message, exit code, attempt, timings. */
 import type { FailureReason, JobState, WireStatus } from "./types.ts";
 
 /** Timings attached to a status (ISO strings and milliseconds). */

@@ -22,7 +22,7 @@ export function isTerminal(state: JobState): state is "completed" | "failed" {
   return state === "completed" || state === "failed";
 }
 
-/** Machine-readable failure reasons (DESIGN.md §1.5), plus `internal_error` for an executor that threw. */
+/** Machine-readable failure reasons (docs/wire-contract.md §5), plus `internal_error` for an executor that threw. */
 export const FAILURE_REASONS = [
   "invalid_job",
   "rejected",

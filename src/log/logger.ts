@@ -136,8 +136,14 @@ export class Logger {
 /** Flattens an error (and its causes) into plain fields for a log record. */
 export function errorFields(error: Error, depth = 0): LogFields {
   const out: LogFields = { name: error.name, message: error.message };
-  if (error.cause instanceof Error && depth < 4) out.cause = errorFields(error.cause, depth + 1);
-  else if (error.cause !== undefined) out.cause = String(error.cause);
+  if (error.cause instanceof Error && depth < 4) {
+    const cause = errorFields(error.cause, depth + 1);
+    // Wrappers often repeat their cause's sentence: say it once.
+    if (typeof cause.message === "string" && cause.message !== "" && error.message.includes(cause.message)) {
+      delete cause.message;
+    }
+    out.cause = cause;
+  } else if (error.cause !== undefined) out.cause = String(error.cause);
   return out;
 }
 
@@ -157,7 +163,13 @@ export class JsonWriter implements LogWriter {
   }
 }
 
-/** Writes human-readable lines: `12:00:00.000 INFO  message key=value`. */
+/** Fields a pretty line leaves out: the node's address is the same on every line (start-up prints it once). */
+const PRETTY_OMIT = new Set(["address", "component"]);
+
+/**
+ * Writes human-readable lines: `12:00:00.000 INFO  [component] message key=value`. Empty values (undefined, null,
+ * "", [] and {}) are left out, and so is the node's address, which every line of one process shares.
+ */
 export class PrettyWriter implements LogWriter {
   #out: (line: string) => void;
   constructor(out: (line: string) => void = writeStderr) {
@@ -166,10 +178,22 @@ export class PrettyWriter implements LogWriter {
   write(record: LogRecord): void {
     const time = record.time.toISOString().slice(11, 23);
     const fields = Object.entries(record.fields)
-      .map(([k, v]) => `${k}=${typeof v === "string" ? v : JSON.stringify(v, jsonSafe)}`)
+      .filter(([k, v]) => !PRETTY_OMIT.has(k) && !isEmpty(v))
+      .map(([k, v]) => `${k}=${typeof v === "string" ? quoteIfSpaced(v) : JSON.stringify(v, jsonSafe)}`)
       .join(" ");
-    this.#out(`${time} ${record.level.toUpperCase().padEnd(5)} ${record.msg}${fields ? " " + fields : ""}`);
+    const component = typeof record.fields.component === "string" ? `[${record.fields.component}] ` : "";
+    this.#out(`${time} ${record.level.toUpperCase().padEnd(5)} ${component}${record.msg}${fields ? " " + fields : ""}`);
   }
+}
+
+function isEmpty(v: unknown): boolean {
+  if (v === undefined || v === null || v === "") return true;
+  if (Array.isArray(v)) return v.length === 0;
+  return typeof v === "object" && v.constructor === Object && Object.keys(v).length === 0;
+}
+
+function quoteIfSpaced(v: string): string {
+  return /[\s"]/.test(v) ? JSON.stringify(v) : v;
 }
 
 /** Keeps records in memory; for tests. */

@@ -51,3 +51,32 @@ Deno.test("pretty lines are readable", () => {
   new Logger({ writer: new PrettyWriter((l) => lines.push(l)) }).warn("slow", { ms: 12, job_id: "a" });
   assert.match(lines[0], /^\d\d:\d\d:\d\d\.\d{3} WARN {2}slow ms=12 job_id=a$/);
 });
+
+Deno.test("pretty lines leave out empty values and the address every line shares, and show the component", () => {
+  const lines: string[] = [];
+  const log = new Logger({ writer: new PrettyWriter((l) => lines.push(l)) })
+    .child({ address: "0x70997970C51812dc3A010C7d01b50e0d17dc79C8" })
+    .child({ component: "bus" });
+  log.info("Job finished", {
+    job_id: "j1",
+    reason: "",
+    gpus: [],
+    extra: {},
+    key: undefined,
+    cid: null,
+    msg: "two words",
+  });
+  assert.match(lines[0], /^\d\d:\d\d:\d\d\.\d{3} INFO {2}\[bus\] Job finished job_id=j1 msg="two words"$/);
+  assert.ok(!lines[0].includes("0x7099"), "the address is not repeated on every line");
+});
+
+Deno.test("an error whose message repeats its cause's is logged with the sentence once", () => {
+  const mem = new MemoryWriter();
+  const os = new Error("No such file or directory (os error 2)");
+  const unreachable = new Error("no Docker daemon at unix:///x.sock: is dockerd running?", { cause: os });
+  const startup = new Error(`Cannot start (docker): ${unreachable.message}`, { cause: unreachable });
+  new Logger({ writer: mem }).error(startup.message, { error: startup });
+  const text = mem.text();
+  assert.equal(text.split("no Docker daemon").length - 1, 2, "the msg and the outermost error only");
+  assert.equal(text.split("No such file or directory").length - 1, 1, "the OS cause once");
+});

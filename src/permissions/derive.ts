@@ -32,23 +32,52 @@ export const READ_FILE_KEYS: readonly string[] = [
   "natsTlsKey",
 ];
 
+/** One entry of a derived permission set, and the setting that makes the agent need it. */
+export interface PermissionSource {
+  kind: "read" | "write" | "net" | "run";
+  /** A path, `host:port`, `unix:<path>` or executable, as it goes into the flags. */
+  entry: string;
+  /** The variable whose value it comes from (`DOCKER_HOST`), or `--env-file` for the `.env` in use. */
+  variable: string;
+}
+
 /**
  * The permission set a config needs, as data and as flags. Pure: reads nothing but its arguments.
  * Config keys are read defensively (a key another component has not added yet falls back to its default).
  */
 export function permissionFlags(config: object, options: PermissionFlagsOptions): PermissionFlags {
+  const sources = permissionSources(config, options);
+  const of = (kind: PermissionSource["kind"]) => unique(sources.filter((s) => s.kind === kind).map((s) => s.entry));
+  const set: PermissionSet = {
+    read: of("read"),
+    write: of("write"),
+    net: of("net"),
+    env: varList().map(([, spec]) => spec.env),
+    ignoreEnv: [...IGNORED_ENV],
+    run: of("run"),
+    sys: [],
+  };
+  return { ...set, flags: permissionSetToFlags(set) };
+}
+
+/** Every path, host and executable a config makes the agent touch, each with the variable it comes from. */
+export function permissionSources(config: object, options: PermissionFlagsOptions): PermissionSource[] {
   const c = config as Record<string, unknown>;
   const abs = (p: string) => absolute(p, options.cwd);
-  const read: string[] = [];
-  const write: string[] = [];
-  const net: string[] = [];
+  const out: PermissionSource[] = [];
+  const add = (kind: PermissionSource["kind"], variable: string, ...entries: string[]) => {
+    for (const entry of entries) out.push({ kind, entry, variable });
+  };
+  const envName = new Map<string, string>(varList().map(([key, spec]) => [key, spec.env]));
+  const name = (key: string) => envName.get(key) ?? key;
 
   const dataDir = abs(str(c.dataDir) ?? "./data");
-  read.push(dataDir, abs(options.envFile));
-  write.push(dataDir);
+  add("read", name("dataDir"), dataDir);
+  add("read", "--env-file", abs(options.envFile));
+  add("write", name("dataDir"), dataDir);
   for (const key of READ_FILE_KEYS) {
     const file = str(c[key]);
-    if (file) read.push(abs(file));
+    if (file) add("read", name(key), abs(file));
   }
 
   const docker = str(c.dockerHost) ?? "unix:///var/run/docker.sock";
@@ -56,35 +85,29 @@ export function permissionFlags(config: object, options: PermissionFlagsOptions)
     // Deno 2.9: a unix socket needs read+write on its path, net on `unix:<path>`, and localhost:80 for the HTTP request
     // line; the path string must be the one the code connects to, so it is not resolved.
     const socket = docker.slice("unix://".length);
-    read.push(socket);
-    write.push(socket);
-    net.push(`unix:${socket}`, "localhost:80");
+    add("read", name("dockerHost"), socket);
+    add("write", name("dockerHost"), socket);
+    add("net", name("dockerHost"), `unix:${socket}`, "localhost:80");
   } else {
-    net.push(hostPort(docker.replace(/^tcp:/, "http:"), { http: 2375 }));
+    add("net", name("dockerHost"), hostPort(docker.replace(/^tcp:/, "http:"), { http: 2375 }));
   }
 
   for (const u of strs(c.natsServers, ["nats://127.0.0.1:4222"])) {
-    net.push(hostPort(u, { nats: 4222, tls: 4222, ws: 80, wss: 443 }));
+    add("net", name("natsServers"), hostPort(u, { nats: 4222, tls: 4222, ws: 80, wss: 443 }));
   }
-  for (const u of strs(c.rpcUrls, ["https://opbnb-testnet-rpc.bnbchain.org"])) net.push(hostPort(u));
+  for (const u of strs(c.rpcUrls, ["https://opbnb-testnet-rpc.bnbchain.org"])) add("net", name("rpcUrls"), hostPort(u));
   const pinataGateway = str(c.pinataGateway);
-  if (pinataGateway) net.push(hostPort(pinataGateway));
-  for (const u of strs(c.ipfsGateways, ["https://gateway.pinata.cloud"])) net.push(hostPort(u));
-  net.push(hostPort(str(c.pinataApiUrl) ?? "https://api.pinata.cloud"));
+  if (pinataGateway) add("net", name("pinataGateway"), hostPort(pinataGateway));
+  for (const u of strs(c.ipfsGateways, ["https://gateway.pinata.cloud"])) {
+    add("net", name("ipfsGateways"), hostPort(u));
+  }
+  add("net", name("pinataApiUrl"), hostPort(str(c.pinataApiUrl) ?? "https://api.pinata.cloud"));
   const httpAddr = "httpAddr" in c ? str(c.httpAddr) : DEFAULT_HTTP_ADDR;
-  if (httpAddr) net.push(listenAddr(httpAddr));
+  if (httpAddr) add("net", name("httpAddr"), listenAddr(httpAddr));
 
   const smi = str(c.nvidiaSmiPath) ?? "nvidia-smi";
-  const set: PermissionSet = {
-    read: unique(read),
-    write: unique(write),
-    net: unique(net),
-    env: varList().map(([, spec]) => spec.env),
-    ignoreEnv: [...IGNORED_ENV],
-    run: [smi.includes("/") ? abs(smi) : smi],
-    sys: [],
-  };
-  return { ...set, flags: permissionSetToFlags(set) };
+  add("run", name("nvidiaSmiPath"), smi.includes("/") ? abs(smi) : smi);
+  return out;
 }
 
 /** `host:port` of a URL, the port defaulted from the scheme (`https` 443, `http` 80, or `ports`). */

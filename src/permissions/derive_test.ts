@@ -7,7 +7,7 @@ import { resolvePath } from "./audit.ts";
 const CWD = "/srv/agent";
 
 Deno.test("the default config derives exactly the deno.json set (the install config dir aside)", () => {
-  const { config } = loadConfig({});
+  const { config } = loadConfig({ cwd: CWD });
   const d = permissionFlags(config, { envFile: ".env", cwd: CWD });
   const abs = (list: string[]) => list.map((p) => (p.startsWith("/") ? p : resolvePath(p, CWD)));
   assert.deepEqual(d.read, abs(AGENT_PERMISSION_SET.read.filter((p) => p !== INSTALL_CONFIG_DIR)));
@@ -34,6 +34,7 @@ Deno.test("an operator's .env moves every path, socket and host into the flags",
       AGENT_KEYSTORE_PASSWORD_FILE: "/etc/lamda/password",
       NVIDIA_SMI_PATH: "/usr/bin/nvidia-smi",
     },
+    cwd: CWD,
   });
   const d = permissionFlags({ ...config, httpAddr: "0.0.0.0:9100" }, { envFile: "/etc/lamda/agent.env", cwd: CWD });
   assert.deepEqual(d.read, [
@@ -65,8 +66,7 @@ Deno.test("an operator's .env moves every path, socket and host into the flags",
 });
 
 Deno.test("a tcp Docker host needs no socket paths, only its host:port", () => {
-  const { config } = loadConfig({ env: { DOCKER_HOST: "tcp://docker.internal:2376" } });
-  const d = permissionFlags(config, { envFile: ".env" });
+  const d = permissionFlags({ dockerHost: "tcp://docker.internal:2376", dataDir: "./data" }, { envFile: ".env" });
   assert.ok(d.net.includes("docker.internal:2376"));
   assert.ok(!d.net.includes("localhost:80"));
   assert.ok(!d.read.some((p) => p.endsWith(".sock")));

@@ -7,8 +7,20 @@ export {
   type PermissionFlags,
   permissionFlags,
   type PermissionFlagsOptions,
+  type PermissionSource,
+  permissionSources,
   READ_FILE_KEYS,
 } from "./derive.ts";
+export {
+  type DenialReport,
+  type DeniedAccess,
+  deniedAccess,
+  explainDenial,
+  type ExplainOptions,
+  howRunning,
+  permissionsHint,
+  type Runtime,
+} from "./denied.ts";
 export {
   AGENT_PERMISSION_SET,
   IGNORED_ENV,

@@ -27,5 +27,12 @@ Deno.test({
     assert.match(text, /result\.txt: "HELLO FROM THE LAMDA NETWORK DEMO\\n"/);
     assert.match(text, /receipt valid, signed by 0x70997970C51812dc3A010C7d01b50e0d17dc79C8/);
     assert.match(text, /agent stopped \(exit 0\)/);
+    assert.match(
+      text,
+      /Next steps:\n {2}deno task dev .*\n.*\n.* submit --image /,
+      "the demo ends with what to do next",
+    );
+    const stderr = new TextDecoder().decode(out.stderr);
+    assert.doesNotMatch(stderr, /Warning|╭/, "no warning box for a newcomer to decode");
   },
 });

@@ -1,5 +1,6 @@
 /** `doctor` against the local network, on this GPU-less machine: GPU failures with fixes, the rest passes. */
 import assert from "node:assert/strict";
+import { encryptKeystoreJson } from "ethers";
 import { dockerMissing } from "../support/docker.ts";
 import { DEV_PINATA_JWT, LocalNetwork } from "../support/local_network.ts";
 import { NatsServer, natsServerMissing } from "../support/nats_server.ts";
@@ -141,7 +142,10 @@ Deno.test({
         assert.equal(nats.level, "fail", nats.found);
         assert.match(nats.found, /Permissions Violation for Publish to "agent\.status"/i);
         assert.match(nats.found, /Permissions Violation for Subscription to "jobs\.dispatch\./i);
-        assert.match(nats.fix ?? "", /lamda-node-agent permissions/);
+        // The fix names this node's subjects (not `permissions`, which prints Deno permissions, not NATS ones).
+        assert.match(nats.fix ?? "", /publish on agent\.status and agent\.heartbeat\.0x[0-9a-fA-F]{40}/);
+        assert.match(nats.fix ?? "", new RegExp(`subscribe on jobs\\.dispatch\\.${net.agentAddress}`));
+        assert.doesNotMatch(nats.fix ?? "", /lamda-node-agent permissions/);
         assert.ok(!run.stdout.includes(password) && !run.stderr.includes(password), "the password is never printed");
 
         const wrong = await doctor(net.agentEnv(dataDir, {
@@ -221,6 +225,56 @@ Deno.test({
         const full = await doctor(env);
         assert.equal(full.code, 1, "without --offline a missing key fails");
         assert.equal(check(full, "config").level, "fail");
+      });
+
+      await t.step("a .env readable by others is a FAIL row with the chmod fix, and the report goes on", async () => {
+        const dir = await Deno.makeTempDir({ prefix: "lamda-doctor-env-" });
+        try {
+          const path = `${dir}/agent.env`;
+          await Deno.writeTextFile(path, `AGENT_PRIVATE_KEY=${net.agentKey}\n`);
+          await Deno.chmod(path, 0o644);
+          const env = net.agentEnv(dataDir);
+          delete env.AGENT_PRIVATE_KEY;
+          const run = await doctor(env, ["--offline", "--env-file", path]);
+          assert.equal(run.code, 1, run.stdout + run.stderr);
+          const row = check(run, "env_file");
+          assert.equal(row.level, "fail");
+          assert.match(row.found, new RegExp(`^${path} holds AGENT_PRIVATE_KEY and is readable by group/others`));
+          assert.equal(row.fix, `chmod 600 ${path}`);
+          assert.equal(check(run, "config").level, "pass", "the key in the .env was loaded");
+          assert.equal(check(run, "docker").level, "pass", "the other checks still run");
+          assertNoSecret(run);
+        } finally {
+          await Deno.remove(dir, { recursive: true });
+        }
+      });
+
+      await t.step("a wrong keystore password fails the config row with a fix about the password file", async () => {
+        const dir = await Deno.makeTempDir({ prefix: "lamda-doctor-keystore-" });
+        try {
+          const keystore = `${dir}/keystore.json`;
+          const passwordFile = `${dir}/password`;
+          const json = await encryptKeystoreJson(
+            { address: net.agentAddress, privateKey: net.agentKey },
+            "doctor-right-password",
+            { scrypt: { N: 1 << 10 } },
+          );
+          await Deno.writeTextFile(keystore, json, { mode: 0o600 });
+          await Deno.writeTextFile(passwordFile, "doctor-wrong-password\n", { mode: 0o600 });
+          const env = net.agentEnv(dataDir, { AGENT_KEYSTORE: keystore, AGENT_KEYSTORE_PASSWORD_FILE: passwordFile });
+          delete env.AGENT_PRIVATE_KEY;
+          const run = await doctor(env, ["--offline"]);
+          assert.equal(run.code, 1, run.stdout);
+          const config = check(run, "config");
+          assert.equal(config.level, "fail");
+          assert.match(config.found, /wrong password/);
+          assert.match(config.fix ?? "", /AGENT_KEYSTORE_PASSWORD_FILE/);
+          assert.doesNotMatch(config.fix ?? "", /PINATA_JWT/, "not the fix of a missing variable");
+          assert.equal(check(run, "docker").level, "pass");
+          for (const text of [run.stdout, run.stderr]) assert.ok(!text.includes("doctor-wrong-password"));
+        } finally {
+          await Deno.remove(dir, { recursive: true });
+        }
       });
     } finally {
       await Deno.remove(dataDir, { recursive: true }).catch(() => {});

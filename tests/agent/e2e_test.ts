@@ -53,3 +53,34 @@ Deno.test({
     }
   },
 });
+
+Deno.test({
+  name:
+    "the documented install: .env in the working directory, DATA_DIR unset (./data) → a job with an input completes",
+  ignore: !ready,
+  async fn() {
+    await using net = await LocalNetwork.start({ agentKeyIndex: 5 });
+    const home = await Deno.makeTempDir({ prefix: "lamda-home-" });
+    try {
+      const { DATA_DIR: _unset, ...env } = net.agentEnv("unused");
+      await Deno.writeTextFile(`${home}/.env`, Object.entries(env).map(([k, v]) => `${k}=${v}`).join("\n") + "\n", {
+        mode: 0o600,
+      });
+      await using agent = AgentProcess.start({ env: {}, cwd: home });
+      await agent.ready();
+      await using watch = await StatusWatch.open(net.nats.url);
+      const input = await net.addFile("data.txt", "relative data dir\n");
+      await watch.dispatch(net.agentAddress, { job_id: "e2e-rel", image_name: net.image, input_file_cid: input });
+      const done = await watch.terminal("e2e-rel");
+      assert.equal(done.status, "completed", JSON.stringify(done));
+      const files = await net.readOutput(done.output_cid as string);
+      assert.equal(files["result.txt"], "RELATIVE DATA DIR\n");
+      const journal = await Deno.stat(`${home}/data/journal.db`);
+      assert.ok(journal.isFile, "the journal lives in ./data of the working directory");
+      agent.signal("SIGTERM");
+      assert.equal((await agent.exit()).code, 0, agent.tail());
+    } finally {
+      await Deno.remove(home, { recursive: true }).catch(() => {});
+    }
+  },
+});

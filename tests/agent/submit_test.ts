@@ -7,7 +7,7 @@ import { DOCKER_HOST, dockerMissing } from "../support/docker.ts";
 import { DEV_PINATA_JWT, LocalNetwork } from "../support/local_network.ts";
 import { natsServerMissing } from "../support/nats_server.ts";
 import { serviceAvailable } from "../support/service.ts";
-import { jobContainers } from "./helpers.ts";
+import { jobContainers, waitUntil } from "./helpers.ts";
 
 const MAIN = new URL("../../src/main.ts", import.meta.url).pathname;
 const ready = serviceAvailable("dockerd", await dockerMissing()) &&
@@ -23,15 +23,15 @@ interface SubmitRun {
   stderr: string;
 }
 
-/** Runs `submit` as a dispatcher would: its own key, the network's NATS and IPFS service, in `cwd` (no `.env`). */
-async function submit(net: LocalNetwork, cwd: string, args: string[]): Promise<SubmitRun> {
+/** Starts the CLI as a dispatcher would: its own key, the network's NATS and IPFS service, in `cwd` (no `.env`). */
+function spawnCli(net: LocalNetwork, cwd: string, argv: string[]): Deno.ChildProcess {
   const inherit: Record<string, string> = {};
   for (const k of ["PATH", "HOME", "DENO_DIR", "TMPDIR"]) {
     const v = Deno.env.get(k);
     if (v) inherit[k] = v;
   }
-  const out = await new Deno.Command(Deno.execPath(), {
-    args: ["run", "-A", MAIN, "submit", "--agent", net.agentAddress, "--timeout", "150s", ...args],
+  return new Deno.Command(Deno.execPath(), {
+    args: ["run", "-A", MAIN, ...argv],
     env: {
       ...inherit,
       NO_COLOR: "1",
@@ -46,13 +46,25 @@ async function submit(net: LocalNetwork, cwd: string, args: string[]): Promise<S
     clearEnv: true,
     cwd,
     stdin: "null",
+    stdout: "piped",
+    stderr: "piped",
     signal: AbortSignal.timeout(200_000),
-  }).output();
+  }).spawn();
+}
+
+/** Runs a CLI command to its end. */
+async function cli(net: LocalNetwork, cwd: string, argv: string[]): Promise<SubmitRun> {
+  const out = await spawnCli(net, cwd, argv).output();
   return {
     code: out.code,
     stdout: new TextDecoder().decode(out.stdout),
     stderr: new TextDecoder().decode(out.stderr),
   };
+}
+
+/** Runs `submit` against the network's agent. */
+function submit(net: LocalNetwork, cwd: string, args: string[]): Promise<SubmitRun> {
+  return cli(net, cwd, ["submit", "--agent", net.agentAddress, "--timeout", "150s", ...args]);
 }
 
 function result(run: SubmitRun): Record<string, unknown> {
@@ -89,9 +101,10 @@ Deno.test({
           "submit-file",
         ]);
         assert.equal(run.code, 0, run.stdout + run.stderr);
-        assert.match(run.stdout, /input\s+\S+ \(file, 18 bytes\)/);
+        assert.match(run.stdout, /input\s+\S+ \(file, 18 B\)/);
         assert.match(run.stdout, /via JetStream/, "the job went through the stream the agent consumes");
-        assert.match(run.stdout, /processing/);
+        assert.match(run.stdout, /^Waiting for the statuses of submit-file from the status stream LAMDA_STATUS/m);
+        assert.match(run.stdout, /processing +accepted by the agent/);
         if (Deno.env.get("SUBMIT_ECHO")) console.log(run.stdout);
         assert.match(run.stdout, /completed\s+output \S+ exit 0/);
         assert.equal(await Deno.readTextFile(`${work}/out-file/result.txt`), "HELLO FROM SUBMIT\n");
@@ -140,6 +153,58 @@ Deno.test({
         assert.equal(noImage.code, 2, noImage.stderr);
         const badCommand = await submit(net, work, ["--image", net.image, "--command", "sh -c true"]);
         assert.equal(badCommand.code, 2, badCommand.stderr);
+        const badImage = await submit(net, work, ["--image", "Sample/Upper:1", "--input", `${work}/words.txt`]);
+        assert.equal(badImage.code, 2, badImage.stderr);
+        assert.match(badImage.stderr, /--image: image reference/);
+        assert.doesNotMatch(badImage.stdout, /Uploading/, "nothing is uploaded for a bad image");
+      });
+
+      await t.step("Ctrl-C leaves the job running (exit 130, with the ways back); cancel then stops it", async () => {
+        const child = spawnCli(net, work, [
+          "submit",
+          "--agent",
+          net.agentAddress,
+          "--image",
+          net.image,
+          "--command",
+          '["sh","-c","sleep 60"]',
+          "--job-id",
+          "submit-interrupted",
+        ]);
+        const stderr = new Response(child.stderr).text();
+        let stdout = "";
+        const reader = child.stdout.pipeThrough(new TextDecoderStream()).getReader();
+        while (!/processing/.test(stdout)) {
+          const { value, done } = await reader.read();
+          if (done) assert.fail(`submit ended before the job ran:\n${stdout}\n${await stderr}`);
+          stdout += value;
+        }
+        child.kill("SIGINT");
+        for (let r = await reader.read(); !r.done; r = await reader.read()) stdout += r.value;
+        const { code } = await child.status;
+        assert.equal(code, 130, stdout + (await stderr));
+        assert.match(stdout, /Job submit-interrupted keeps running on agent 0x/);
+        assert.match(stdout, /lamda-node-agent follow submit-interrupted/);
+        assert.match(stdout, new RegExp(`lamda-node-agent cancel submit-interrupted --agent ${net.agentAddress}`));
+        // submit has exited; the job goes on: its container comes up (or is already up) and runs.
+        await waitUntil(
+          async () => (await jobContainers(DOCKER_HOST, "submit-interrupted")).length === 1,
+          30_000,
+          "the job's container to run after submit exited",
+        );
+
+        const cancel = await cli(net, work, ["cancel", "submit-interrupted", "--agent", net.agentAddress]);
+        assert.equal(cancel.code, 0, cancel.stdout + cancel.stderr);
+        // The status stream holds the job's statuses: follow shows the end it came to.
+        const follow = await cli(net, work, ["follow", "submit-interrupted", "--json", "--timeout", "60s"]);
+        assert.equal(follow.code, 1, follow.stdout + follow.stderr);
+        assert.equal(result(follow).status, "failed");
+        assert.equal(result(follow).reason, "cancelled");
+        await waitUntil(
+          async () => (await jobContainers(DOCKER_HOST, "submit-interrupted")).length === 0,
+          30_000,
+          "the cancelled job's container to be removed",
+        );
       });
 
       agent.signal("SIGTERM");

@@ -15,10 +15,7 @@ Deno.test("unreachable Docker socket gives one clear start-up error", async () =
     assert.fail("connect should fail");
   } catch (e) {
     assert.ok(e instanceof DockerUnreachableError);
-    assert.match(
-      e.message,
-      /^cannot reach Docker at unix:\/\/\/tmp\/lamda-no-such-dir\/docker\.sock: .+ — is dockerd running and is the socket readable by this user\?$/,
-    );
+    assert.equal(e.message, `no Docker daemon at ${host}: is dockerd running? set DOCKER_HOST if it listens elsewhere`);
   }
 });
 
@@ -26,7 +23,7 @@ Deno.test("unreachable Docker over tcp gives the same clear error", async () => 
   const host = `tcp://127.0.0.1:${await freePort()}`;
   await assert.rejects(
     DockerEngine.connect({ host, agentAddress: randomAddress(), logger: quiet() }),
-    (e: Error) => e instanceof DockerUnreachableError && e.message.startsWith(`cannot reach Docker at ${host}: `),
+    (e: Error) => e instanceof DockerUnreachableError && e.message.startsWith(`nothing listens at ${host}: `),
   );
 });
 

@@ -66,6 +66,8 @@ Deno.test("deno task compile builds the binary with the set, or says why the run
     const bin = `${dir}/lamda-node-agent-${HOST_TARGET}`;
     const version = await exec(bin, ["version"], dir);
     assert.equal(version.code, 0, version.stderr);
+    // `deno compile --quiet` is the binary's log level: no Deno notice (the nvidia-smi resolve line) at start.
+    assert.equal(version.stderr, "", "the binary prints nothing but its own output");
     assert.match(version.stdout, new RegExp(`^lamda-node-agent ${VERSION.replaceAll(".", "\\.")} `));
     const help = await exec(bin, ["--help"], dir);
     assert.equal(help.code, 0, help.stderr);

@@ -4,6 +4,8 @@
  */
 import assert from "node:assert/strict";
 import { fileURLToPath } from "node:url";
+import { Wallet } from "ethers";
+import meta from "../../deno.json" with { type: "json" };
 import { VERSION } from "../../src/version.ts";
 import {
   AGENT_PERMISSION_SET,
@@ -36,6 +38,8 @@ async function denoRun(flags: string[], script: string, args: string[], cwd: str
     stdin: "null",
     stdout: "piped",
     stderr: "piped",
+    // An agent that retried a refusal forever would otherwise hang the test.
+    signal: AbortSignal.timeout(120_000),
   }).output();
   const d = new TextDecoder();
   return { code: out.code, stdout: d.decode(out.stdout), stderr: d.decode(out.stderr) } satisfies Run;
@@ -86,15 +90,100 @@ Deno.test("the agent cannot read a file outside the set: --env-file /etc/shadow 
     const r = await denoRun(SET_FLAGS, MAIN, ["--env-file", "/etc/shadow", "config"], dir);
     assert.equal(r.code, 78, r.stderr);
     assert.match(r.stderr, /Requires read access to "\/etc\/shadow"/);
+    assert.match(r.stderr, /--env-file: "\/etc\/shadow" cannot be read under the agent's permission set/);
+    assert.match(r.stderr, /permissions --flags --env-file \/etc\/shadow/);
   });
 });
 
-Deno.test("the agent cannot run a binary other than nvidia-smi", async () => {
+Deno.test("the agent cannot run a binary other than nvidia-smi: exit 78 naming NVIDIA_SMI_PATH", async () => {
   await withTempDir(async (dir) => {
     const r = await denoRun(SET_FLAGS, MAIN, ["--nvidia-smi-path", "/bin/sh", "gpu"], dir);
-    assert.notEqual(r.code, 0);
-    assert.match(r.stdout + r.stderr, /permission denied — run the agent with --allow-run=\/bin\/sh/);
+    assert.equal(r.code, 78, r.stdout + r.stderr);
+    assert.match(r.stderr, /NVIDIA_SMI_PATH needs run access to "\/bin\/sh", which the agent's permission set/);
+    assert.match(r.stderr, /permissions --flags/);
   });
+});
+
+/** What `run` gets on a host set up for the default set, but with the variables in `env` changed. */
+function agentEnv(env: Record<string, string>): Record<string, string> {
+  return {
+    // A key of its own: an agent that gets to Docker removes its address's containers its journal does not know.
+    AGENT_PRIVATE_KEY: Wallet.createRandom().privateKey,
+    PINATA_JWT: "eyJhbGciOiJIUzI1NiJ9.sandbox.c2ln",
+    GPU_REQUIRED: "false",
+    // Off: parallel suites may hold the default port, and start-up would stop there first.
+    HTTP_ADDR: "",
+    ...env,
+  };
+}
+
+Deno.test("run with DOCKER_HOST outside the set exits 78 naming DOCKER_HOST and `permissions --flags`", async () => {
+  await withTempDir(async (dir) => {
+    const socket = `${dir}/other.sock`;
+    const r = await denoRun(SET_FLAGS, MAIN, ["run"], dir, agentEnv({ DOCKER_HOST: `unix://${socket}` }));
+    assert.equal(r.code, 78, r.stderr);
+    const told = new RegExp(`DOCKER_HOST needs read access to "${socket}", which the agent's permission set does not`);
+    assert.match(r.stderr, told);
+    assert.match(r.stderr, /`deno task permissions --flags` prints the flags this configuration needs/);
+    // Deno's own wording is not all there is: the message above replaces the uncaught NotCapable.
+    assert.doesNotMatch(r.stderr, /run again with the --allow-read flag/);
+    assert.doesNotMatch(r.stderr, /Uncaught|"name":"NotCapable"/);
+  });
+});
+
+Deno.test("run with DATA_DIR or NATS_URL outside the set exits 78 naming that variable, without retrying", async () => {
+  await withTempDir(async (dir) => {
+    if (!serviceAvailable("dockerd", await dockerMissing())) return;
+    // The socket of the test dockerd is granted, so start-up gets past Docker to the step each variable feeds.
+    const docker = permissionFlags({ dockerHost: DOCKER_HOST }, { envFile: ".env" }).flags;
+    const outside = await denoRun(docker, MAIN, ["run"], dir, agentEnv({ DOCKER_HOST, DATA_DIR: `${dir}/elsewhere` }));
+    assert.equal(outside.code, 78, outside.stderr);
+    assert.match(outside.stderr, /DATA_DIR needs write access to "[^"]*\/elsewhere"/);
+    const started = performance.now();
+    const nats = await denoRun(
+      docker,
+      MAIN,
+      ["run"],
+      dir,
+      agentEnv({ DOCKER_HOST, NATS_URL: "nats://127.0.0.2:4333" }),
+    );
+    assert.equal(nats.code, 78, nats.stderr);
+    assert.match(nats.stderr, /NATS_URL needs net access to "127\.0\.0\.2:4333"/);
+    assert.ok(performance.now() - started < 30_000, "a refused server is not retried");
+  });
+});
+
+Deno.test("doctor under the set reports a refused DOCKER_HOST as a FAIL row naming it, and goes on", async () => {
+  await withTempDir(async (dir) => {
+    const socket = `${dir}/other.sock`;
+    const r = await denoRun(
+      SET_FLAGS,
+      MAIN,
+      ["doctor", "--offline", "--json"],
+      dir,
+      agentEnv({
+        DOCKER_HOST: `unix://${socket}`,
+      }),
+    );
+    assert.equal(r.code, 1, r.stderr);
+    const checks: { name: string; level: string; found: string; fix?: string }[] = JSON.parse(r.stdout).checks;
+    const docker = checks.find((c) => c.name === "docker")!;
+    assert.equal(docker.level, "fail");
+    assert.match(docker.found, new RegExp(`^DOCKER_HOST needs read access to "${socket}"`));
+    assert.match(docker.fix ?? "", /permissions --flags/);
+    assert.equal(checks.find((c) => c.name === "data_dir")?.level, "pass", "the other checks still run");
+  });
+});
+
+Deno.test("deno task start prints no Deno notice: no experimental-permissions warning, no nvidia-smi resolve line", async () => {
+  const [deno, ...args] = meta.tasks.start.split(" ");
+  assert.equal(deno, "deno");
+  assert.ok(args.includes("-P"), "start uses the deno.json set");
+  const r = await denoRun(args.slice(1).filter((a) => a !== "src/main.ts"), MAIN, ["version"], ROOT);
+  assert.equal(r.code, 0, r.stderr);
+  assert.doesNotMatch(r.stderr, /experimental/);
+  assert.doesNotMatch(r.stderr, /Failed to resolve/);
+  assert.equal(r.stderr, "");
 });
 
 Deno.test("under the set, reads, writes, runs, connections and env outside it fail with NotCapable", async () => {

@@ -12,6 +12,11 @@ export const ANVIL_KEYS = [
   "0x5de4111afa1a4b94908f83103eb1f1706367c2e68ca870fc3fb9a804cdab365a",
   "0x7c852118294e51e653712a81e05800f419141751be58f605c371e15141b007a6",
   "0x47e179ec197488593b187f80a00eb0da91f1b9d0b13f8733639f19c30a34926a",
+  "0x8b3a350cf5c34c9194ca85829a2df0ec3153be0318b5e2d3348e872092edffba",
+  "0x92db14e403b83dfe3df233f83dfa3a0d7096f21ca9b0d6d6b8d88b2b4ec1564e",
+  "0x4bbbf85ce3377467afe5d46f804f221813b2bb87f24d81f60f1fcdbf7cbf4356",
+  "0xdbda1821b80551c9d65939329250298aa3472ba22feea921c0cf5d620ea67b97",
+  "0x2a871d0798f97d79848a013d4936a73bf4cc922c825d33c1cf7073dff6d409c6",
 ] as const;
 
 /** Options for {@linkcode Anvil.start}. */
@@ -24,6 +29,8 @@ export interface AnvilOptions {
   args?: string[];
   /** Persist chain state in this file across restarts (`--state`). */
   stateFile?: string;
+  /** Run in a session of its own, so a terminal's Ctrl-C reaches only its owner (`deno task dev`). */
+  detached?: boolean;
 }
 
 /** An anvil child process owned by a test. */
@@ -55,7 +62,12 @@ export class Anvil implements AsyncDisposable {
     if (this.options.blockTime !== undefined) args.push("--block-time", String(this.options.blockTime));
     if (this.options.stateFile) args.push("--state", this.options.stateFile);
     args.push(...(this.options.args ?? []));
-    this.#child = new Deno.Command(Deno.execPath(), { args, stdout: "null", stderr: "null" }).spawn();
+    this.#child = new Deno.Command(Deno.execPath(), {
+      args,
+      stdout: "null",
+      stderr: "null",
+      detached: this.options.detached,
+    }).spawn();
     try {
       await waitForPort(this.port, 60_000, `anvil on ${this.port}`);
     } catch (error) {

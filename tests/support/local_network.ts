@@ -33,6 +33,8 @@ export const DEV_PINATA_JWT = "dev-local-jwt-7f3a9c1e5b2d4086a1c3e5f7091b2d4c";
 export interface LocalNetworkOptions {
   /** anvil's key index for the agent (default 1; 0 deploys the contract). */
   agentKeyIndex?: number;
+  /** Services in sessions of their own, so a terminal's Ctrl-C reaches only the owner (`deno task dev`). */
+  detached?: boolean;
 }
 
 /** The running services and the agent environment that points at them. */
@@ -69,8 +71,8 @@ export class LocalNetwork implements AsyncDisposable {
       const dir = await Deno.makeTempDir({ prefix: "lamda-net-" });
       stack.defer(() => Deno.remove(dir, { recursive: true }).catch(() => {}));
       const [nats, anvil, image] = await Promise.all([
-        NatsServer.start(),
-        Anvil.start({ chainId: 5611 }),
+        NatsServer.start({ detached: options.detached }),
+        Anvil.start({ chainId: 5611, detached: options.detached }),
         buildSampleImage(),
       ]);
       stack.use(nats);

@@ -17,6 +17,8 @@ export interface NatsServerOptions {
   args?: string[];
   /** Contents of a config file passed with `-c`. */
   config?: string;
+  /** Run in a session of its own, so a terminal's Ctrl-C reaches only its owner (`deno task dev`). */
+  detached?: boolean;
 }
 
 /** A nats-server child process owned by a test. */
@@ -55,7 +57,12 @@ export class NatsServer implements AsyncDisposable {
       args.push("-c", `${this.storeDir}/nats.conf`);
     }
     args.push(...(this.options.args ?? []));
-    this.#child = new Deno.Command("nats-server", { args, stdout: "null", stderr: "null" }).spawn();
+    this.#child = new Deno.Command("nats-server", {
+      args,
+      stdout: "null",
+      stderr: "null",
+      detached: this.options.detached,
+    }).spawn();
     try {
       await waitForPort(this.port, 15_000, `nats-server on ${this.port}`);
     } catch (error) {

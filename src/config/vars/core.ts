@@ -25,7 +25,9 @@ export const coreVars = {
     schema: path(),
     default: "./data",
     example: "/var/lib/lamda-node-agent",
-    doc: "Where the agent keeps its job journal, per-job directories and the upload spool.",
+    doc: "Where the agent keeps its job journal, per-job directories and the upload spool. A relative path is " +
+      "resolved against the working directory at start-up.",
+    absolutePath: true,
     group: "General",
   }),
 };
