@@ -52,3 +52,14 @@ export function retryDelay(attempt: number, baseMs: number, maxMs: number): numb
   const ms = backoffDelay(attempt, baseMs, maxMs);
   return ms >= 1000 ? Math.round(ms / 1000) * 1000 : ms;
 }
+
+/** Waits until every promise has settled, or `ms` have passed, whichever comes first; never rejects. */
+export async function settleWithin(promises: Promise<unknown>[], ms: number): Promise<void> {
+  if (promises.length === 0) return;
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  await Promise.race([
+    Promise.allSettled(promises),
+    new Promise<void>((r) => timer = setTimeout(r, Math.max(0, ms))),
+  ]);
+  clearTimeout(timer);
+}

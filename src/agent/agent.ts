@@ -5,7 +5,15 @@
  */
 import { join } from "node:path";
 import { getAddress } from "ethers";
-import { BusConnection, connectOptionsFromConfig, JobService, jobServiceOptionsFromConfig } from "../bus/mod.ts";
+import {
+  BusConnection,
+  BusIntake,
+  connectOptionsFromConfig,
+  intakeOptionsFromConfig,
+  NatsStatusSink,
+  Presence,
+  presenceSubject,
+} from "../bus/mod.ts";
 import {
   type AgentWallet,
   ChainError,
@@ -15,10 +23,17 @@ import {
   loadWallet,
   startNode,
 } from "../chain/mod.ts";
-import { ConfigError, formatDuration, type LoadedConfig } from "../config/mod.ts";
-import { DockerEngine, engineOptionsFromConfig } from "../docker/mod.ts";
+import { ConfigError, formatDuration, type LoadedConfig, redactUrl } from "../config/mod.ts";
+import { DockerEngine, dockerSpecChecks, engineOptionsFromConfig } from "../docker/mod.ts";
 import { detectGpus, type GpuInventory, gpuOptionsFromConfig, readGpuHealth, registrationSpec } from "../gpu/mod.ts";
-import { JobJournal, Scheduler, type StatusMessage } from "../job/mod.ts";
+import {
+  JobJournal,
+  JobRunner,
+  runnerOptionsFromConfig,
+  Scheduler,
+  schedulerOptionsFromConfig,
+  type StatusMessage,
+} from "../job/mod.ts";
 import type { Logger } from "../log/mod.ts";
 import { deniedAccess } from "../permissions/mod.ts";
 import { Storage } from "../storage/mod.ts";
@@ -59,7 +74,7 @@ export interface ReadyAgent {
   httpAddr?: string;
   inventory: GpuInventory;
   recovered: string[];
-  service: JobService;
+  runner: JobRunner;
 }
 
 /**
@@ -174,7 +189,8 @@ export async function runAgent(options: AgentOptions): Promise<void> {
     });
 
     // NATS before the chain: heartbeats say the node takes work, so they start only once jobs can reach it.
-    const servers = config.natsServers.join(",");
+    // Shown in /readyz too, which no logger redacts: credentials in the URLs are stripped here.
+    const servers = config.natsServers.map(redactUrl).join(",");
     const bus = await step(
       "nats",
       `connecting to NATS ${servers}`,
@@ -215,12 +231,7 @@ export async function runAgent(options: AgentOptions): Promise<void> {
     // From here on the heartbeats go on through the drain: the node stays online while it finishes its jobs.
     signal.removeEventListener("abort", stopChainOnSignal);
 
-    const gpuIds = inventory.gpus.map((g) => g.id);
-    const scheduler = new Scheduler({
-      gpuUuids: gpuIds,
-      maxConcurrent: config.maxConcurrentJobs,
-      queueSize: config.jobQueueSize,
-    });
+    const scheduler = new Scheduler(schedulerOptionsFromConfig(config, inventory));
     let health: Awaited<ReturnType<typeof readGpuHealth>> = inventory.mode === "cpu-only"
       ? []
       : inventory.gpus.flatMap((g) => (g.health ? [{ index: g.index, uuid: g.uuid, health: g.health }] : []));
@@ -233,32 +244,61 @@ export async function runAgent(options: AgentOptions): Promise<void> {
       logger,
       metrics,
     });
-    const service = new JobService(
-      bus,
-      journal,
-      scheduler,
-      executor,
-      logger,
-      jobServiceOptionsFromConfig(config, address, {
-        version: VERSION,
-        health: () => health,
-        onTerminal: (status) =>
-          metrics.jobFinished(status.status as "completed" | "failed", status.reason, seconds(status)),
+    const runner = new JobRunner(
+      {
+        journal,
+        scheduler,
+        executor,
+        sink: new NatsStatusSink(bus, { subject: config.statusSubject, jetstream: config.jobIntake === "jetstream" }),
+        logger,
+      },
+      runnerOptionsFromConfig(config, address, dockerSpecChecks, {
+        onTerminal: (status) => metrics.jobFinished(status.status, status.reason, seconds(status)),
       }),
     );
-    const recovered = service.recover();
+    const recovered = runner.recover();
     if (recovered.length) log.warn("Recovering jobs left unfinished by an earlier run", { jobs: recovered });
-    await step("nats", `starting ${config.jobIntake} job intake`, () => service.start());
+    runner.start();
     let stopping = false;
     stack.defer(async () => {
       stopping = true;
-      await service.stop(0);
+      await runner.stop(0);
     });
+    const intake = new BusIntake(
+      bus,
+      runner,
+      logger,
+      intakeOptionsFromConfig(config, address, scheduler.maxConcurrent + scheduler.queueSize + 16),
+    );
+    await step("nats", `starting ${config.jobIntake} job intake`, () => intake.start());
+    stack.defer(() => intake.stop());
+    const presence = new Presence(bus, logger, {
+      subject: presenceSubject(address),
+      intervalMs: config.presenceInterval,
+      provide: () => ({
+        agent_address: address,
+        timestamp: new Date().toISOString(),
+        version: VERSION,
+        intake: config.jobIntake,
+        ...runner.load(),
+        health: health ?? null,
+      }),
+    });
+    presence.start();
+    stack.defer(() => presence.stop());
+    // Outputs that could not be uploaded wait in the spool until OUTPUT_SPOOL_TTL; expired ones go every hour.
+    const spoolTimer = setInterval(() => {
+      storage.expireSpool().then(
+        (jobs) => jobs.length && log.warn("Expired spooled outputs removed", { jobs }),
+        (error) => log.warn("Spool expiry failed", { error }),
+      );
+    }, 3_600_000);
+    stack.defer(() => clearInterval(spoolTimer));
 
     const heartbeat = node.heartbeat;
     metrics.observe({
-      runningJobs: () => service.running,
-      freeSlots: () => service.freeSlots,
+      runningJobs: () => runner.running,
+      freeSlots: () => runner.freeSlots,
       natsConnected: () => bus.connected,
       walletBalanceWei: () => heartbeat.state.balance,
       heartbeats: () => ({ sent: heartbeat.state.sent, failures: heartbeat.state.failures }),
@@ -288,26 +328,28 @@ export async function runAgent(options: AgentOptions): Promise<void> {
       version: VERSION,
       intake: config.jobIntake,
       max_concurrent: scheduler.maxConcurrent,
-      gpus: gpuIds,
+      gpus: scheduler.gpuUuids,
       http: http?.addr,
       recovered,
     });
-    options.onReady?.({ address, httpAddr: http?.addr, inventory, recovered, service });
+    options.onReady?.({ address, httpAddr: http?.addr, inventory, recovered, runner });
 
     await aborted(signal);
     stopping = true;
     log.info("shutting down: taking no new jobs, draining running ones", {
-      running: service.running,
+      running: runner.running,
       timeout: formatDuration(config.shutdownTimeout),
     });
     const onForce = () => {
       log.warn("second signal: stopping running jobs now");
-      service.hurry();
+      runner.hurry();
     };
     if (options.force?.aborted) onForce();
     else options.force?.addEventListener("abort", onForce, { once: true });
-    await service.stop(config.shutdownTimeout);
-    log.info("drained; closing connections", { unsent_statuses: service.unsentStatuses });
+    presence.stop();
+    await intake.stop();
+    await runner.stop(config.shutdownTimeout);
+    log.info("drained; closing connections", { unsent_statuses: runner.unsentStatuses });
   } catch (error) {
     if (!(error instanceof StartupInterrupted)) throw error;
     log.info(`start-up interrupted by a signal while ${error.step}; stopping`);

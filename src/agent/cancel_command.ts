@@ -6,7 +6,7 @@
 import { getAddress, isAddress } from "ethers";
 import { connectClient, connectOptionsFromConfig } from "../bus/mod.ts";
 import { chainSettings, loadWallet } from "../chain/mod.ts";
-import type { Command } from "../cli/command.ts";
+import type { Command } from "../command.ts";
 import { JOB_ID_PATTERN, signCancel } from "../job/mod.ts";
 
 /** Exit codes of `cancel`. */

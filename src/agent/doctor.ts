@@ -3,7 +3,7 @@
  * runtime, NATS, the chain, the clock, Pinata and the gateways — each on its own with a deadline, and prints
  * pass/warn/fail with the fix. `--offline` keeps the local checks only.
  */
-import type { Command } from "../cli/command.ts";
+import type { Command } from "../command.ts";
 import { Logger } from "../log/mod.ts";
 import { localChecks, localProbes } from "./doctor_local.ts";
 import { networkChecks } from "./doctor_network.ts";

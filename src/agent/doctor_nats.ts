@@ -5,6 +5,7 @@ import type { Config } from "../config/mod.ts";
 import { redactUrl } from "../config/mod.ts";
 import { deniedAccess } from "../permissions/mod.ts";
 import { type CheckOutcome, fail, oneLine, pass, warn } from "./doctor_report.ts";
+import { sleep } from "../timers.ts";
 
 /** Fix shown when NATS cannot be reached. */
 export const NATS_UNREACHABLE_FIX =
@@ -59,8 +60,7 @@ export async function checkNats(
     }
     // The server answers a violation with -ERR before the PONG of the next flush.
     await nc.flush();
-    await new Promise((r) => setTimeout(r, 100));
-    signal.throwIfAborted();
+    await sleep(100, signal);
     if (violations.length) {
       return fail(
         `connected to ${server}, but: ${[...new Set(violations)].join("; ")}`,

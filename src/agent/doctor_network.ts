@@ -1,6 +1,15 @@
 /** The doctor's network checks: NATS, the chain (RPC, chain id, contract, balance, clock), Pinata and the gateways. */
 import { formatEther } from "ethers";
-import { assertFunded, ChainError, FailoverRpcProvider, verifyContract, verifyEndpoints } from "../chain/mod.ts";
+import {
+  assertFunded,
+  ChainError,
+  FailoverRpcProvider,
+  heartbeatBudget,
+  L1FeeOracle,
+  tipCapIssue,
+  verifyContract,
+  verifyEndpoints,
+} from "../chain/mod.ts";
 import type { Config } from "../config/mod.ts";
 import { redactUrl } from "../config/mod.ts";
 import type { Logger } from "../log/mod.ts";
@@ -42,6 +51,10 @@ export function networkChecks(config: Config, probes: LocalProbes, logger: Logge
       fix: RPC_FIX,
       run() {
         return withProvider(async (provider) => {
+          const tip = tipCapIssue(config.chainId, config.maxPriorityFeePerGas);
+          if (tip) {
+            return fail(`MAX_PRIORITY_FEE_PER_GAS ${tip.message}`, `set MAX_PRIORITY_FEE_PER_GAS=${tip.example}`);
+          }
           let stage = "rpc";
           try {
             const chainId = await verifyEndpoints(provider, config.chainId);
@@ -53,7 +66,27 @@ export function networkChecks(config: Config, probes: LocalProbes, logger: Logge
             const address = await probes.address().catch(() => undefined);
             if (!address) return warn(`${found}; no node key, balance not checked`, "set AGENT_PRIVATE_KEY");
             const balance = await assertFunded(provider, address, chainId);
-            return pass(`${found}; balance ${formatEther(balance)} BNB`);
+            stage = "heartbeat";
+            // Balance in heartbeats, the L1 data fee included on OP-Stack chains (opBNB).
+            const budget = await heartbeatBudget({
+              provider,
+              address,
+              contractAddress: config.reputationContract,
+              chainId,
+              caps: {
+                maxFeePerGas: BigInt(config.maxFeePerGas),
+                maxPriorityFeePerGas: BigInt(config.maxPriorityFeePerGas),
+              },
+              l1Fees: new L1FeeOracle(provider),
+            }, { balance, threshold: config.lowBalanceHeartbeats });
+            const line = `${found}; balance ${formatEther(balance)} BNB, ${budget.text}`;
+            if (budget.low) {
+              return warn(
+                line,
+                `send BNB to ${address}: fewer than LOW_BALANCE_HEARTBEATS=${config.lowBalanceHeartbeats}`,
+              );
+            }
+            return pass(line);
           } catch (error) {
             // A sandbox refusal goes to the report's explainer (the setting and the flags command), as does an
             // unexpected RPC error (the generic fix).

@@ -1,11 +1,19 @@
 /**
  * The job pipeline the agent runs for each attempt: fetch the input (verified) → ensure the image → run the hardened
  * container with the assigned GPUs → upload the output (verified CID) → a signed receipt. Also finishes an attempt an
- * earlier process left unfinished (`resumeFrom`): re-attach to its container, or upload its spooled output.
+ * earlier process left unfinished (`ctx.resume`, decided by src/job/resume.ts): re-attach to its container, or upload
+ * the output it left.
  */
 import type { Signer } from "ethers";
-import { classifyError, createJobDirs, type DockerEngine, type ImageInfo, removeJobDirs } from "../docker/mod.ts";
-import type { ExecutionContext, FailureReason, Job, JobExecutor, JobOutcome } from "../job/mod.ts";
+import {
+  classifyError,
+  createJobDirs,
+  type DockerEngine,
+  type ImageInfo,
+  type JobDirs,
+  removeJobDirs,
+} from "../docker/mod.ts";
+import type { ExecutionContext, Job, JobExecutor, JobOutcome } from "../job/mod.ts";
 import { type Logger, logProgressSink } from "../log/mod.ts";
 import { type Storage, StorageError, type TransferOptions, type UploadResult } from "../storage/mod.ts";
 import type { AgentMetrics, TransferKind } from "./metrics.ts";
@@ -14,7 +22,7 @@ import { signReceipt } from "./receipt.ts";
 /** What the pipeline needs; each piece has one real implementation, built in the composition root. */
 export interface PipelineDeps {
   docker: Pick<DockerEngine, "ensureImage" | "run" | "resume">;
-  storage: Pick<Storage, "fetchInput" | "uploadOutput" | "resumeUpload" | "listSpooledOutputs">;
+  storage: Pick<Storage, "fetchInput" | "uploadOutput" | "resumeUpload" | "listSpooledOutputs" | "removeSpooled">;
   /** Signs receipts: the node key. */
   signer: Signer;
   agentAddress: string;
@@ -44,10 +52,11 @@ export class PipelineExecutor implements JobExecutor {
     const { docker, storage, jobsDir, metrics } = this.#deps;
     const log = this.#deps.logger.child({ component: "pipeline", job_id: job.jobId, attempt: ctx.attempt });
     const signal = ctx.signal;
-    const dirs = await createJobDirs(jobsDir, job.jobId, ctx.attempt);
     const startedAt = new Date();
+    let dirs: JobDirs | undefined;
     try {
-      if (ctx.resumeFrom === "uploading") {
+      dirs = await createJobDirs(jobsDir, job.jobId, ctx.attempt);
+      if (ctx.resume === "upload") {
         log.info("Resuming the upload of an output left by an earlier run");
         const upload = await this.#resumeUpload(job, dirs.output, signal, log);
         if (!upload) return agentRestart("the output of the finished container was not found after the restart");
@@ -55,7 +64,7 @@ export class PipelineExecutor implements JobExecutor {
       }
       let image: ImageInfo | undefined;
       let run;
-      if (ctx.resumeFrom === "running") {
+      if (ctx.resume === "reattach") {
         run = await docker.resume(job.jobId, { signal });
         if (!run) return agentRestart("the job's container was gone after the agent restarted");
         log.info("Re-attached to the job's container after a restart", { ok: run.ok });
@@ -112,8 +121,13 @@ export class PipelineExecutor implements JobExecutor {
       log.warn("Job failed", { reason: failure.reason, error: error as Error });
       return failure;
     } finally {
-      await removeJobDirs(dirs).catch((error) => log.warn("Cannot remove job directories", { error }));
+      if (dirs) await removeJobDirs(dirs).catch((error) => log.warn("Cannot remove job directories", { error }));
     }
+  }
+
+  /** Drops what a finished job kept for a retry: its spooled output. */
+  async cleanup(jobId: string): Promise<void> {
+    await this.#deps.storage.removeSpooled(jobId);
   }
 
   /**
@@ -182,5 +196,5 @@ function agentRestart(message: string): JobOutcome {
 export function failureFrom(error: unknown): JobOutcome & { status: "failed" } {
   if (error instanceof StorageError) return { status: "failed", reason: error.reason, message: error.message };
   const c = classifyError(error);
-  return { status: "failed", reason: c.reason as FailureReason, message: c.message, exitCode: c.exitCode };
+  return { status: "failed", reason: c.reason, message: c.message, exitCode: c.exitCode };
 }

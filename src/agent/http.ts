@@ -1,4 +1,5 @@
 /** The operator HTTP endpoint: /healthz (alive), /readyz (every component up), /metrics (Prometheus). */
+import { parseHostPort } from "../config/mod.ts";
 import type { Logger } from "../log/mod.ts";
 import type { AgentMetrics } from "./metrics.ts";
 
@@ -20,15 +21,6 @@ export interface HttpServer extends AsyncDisposable {
   /** The bound `host:port`. */
   addr: string;
   close(): Promise<void>;
-}
-
-/** Parses `host:port` (IPv6 in brackets); throws a clear error otherwise. */
-export function parseHostPort(addr: string): { hostname: string; port: number } {
-  const m = /^(?:\[([^\]]+)\]|([^:]*)):(\d{1,5})$/.exec(addr.trim());
-  if (!m || Number(m[3]) > 65535) {
-    throw new TypeError(`Cannot parse HTTP address ${JSON.stringify(addr)}: expected host:port`);
-  }
-  return { hostname: m[1] ?? (m[2] || "0.0.0.0"), port: Number(m[3]) };
 }
 
 /** Starts the server; it stops when `signal` aborts or `close()` is called. */

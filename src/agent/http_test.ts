@@ -1,7 +1,8 @@
 import assert from "node:assert/strict";
 import parsePrometheusTextFormat from "parse-prometheus-text-format";
 import { Logger, MemoryWriter } from "../log/mod.ts";
-import { parseHostPort, type Readiness, startHttpServer } from "./http.ts";
+import { parseHostPort } from "../config/mod.ts";
+import { type Readiness, startHttpServer } from "./http.ts";
 import { AgentMetrics } from "./metrics.ts";
 
 type Family = { name: string; type: string; metrics: { value?: string; labels?: Record<string, string> }[] };

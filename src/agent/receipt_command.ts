@@ -1,5 +1,5 @@
 /** `verify-receipt`: checks a signed receipt (a file, `-` for stdin, or a whole `completed` status message). */
-import type { Command } from "../cli/command.ts";
+import type { Command } from "../command.ts";
 import { verifyReceipt } from "./receipt.ts";
 
 /** `verify-receipt <file|->`. */

@@ -1,5 +1,5 @@
 /** `run`: start the agent and serve until SIGINT/SIGTERM. */
-import type { Command } from "../cli/command.ts";
+import type { Command } from "../command.ts";
 import { formatDuration } from "../config/mod.ts";
 import { errorFields } from "../log/mod.ts";
 import { runAgent, StartupError } from "./agent.ts";

@@ -6,9 +6,9 @@
 import { getAddress, isAddress } from "ethers";
 import { connectClient, connectOptionsFromConfig, type NatsConnection } from "../bus/mod.ts";
 import { chainSettings, loadWallet } from "../chain/mod.ts";
-import type { Command, CommandContext } from "../cli/command.ts";
+import type { Command, CommandContext } from "../command.ts";
 import { type Config, formatDuration, parseDuration } from "../config/mod.ts";
-import { parseImageReference } from "../docker/mod.ts";
+import { dockerSpecChecks, parseImageReference } from "../docker/mod.ts";
 import { JOB_ID_PATTERN, signJob } from "../job/mod.ts";
 import { formatBytes } from "../log/mod.ts";
 import { Storage } from "../storage/mod.ts";
@@ -279,7 +279,7 @@ class Submission {
     }
     if (opts.command) job.command = opts.command;
     this.#phase = "dispatching";
-    const message = opts.sign && this.#wallet ? await signJob(job, this.#wallet) : job;
+    const message = opts.sign && this.#wallet ? await signJob(job, this.#wallet, dockerSpecChecks) : job;
     const subject = `jobs.dispatch.${this.#agent}`;
     const via = await publishJob(nc, config, subject, opts.jobId, JSON.stringify(message));
     this.#say(`job      ${opts.jobId} → ${subject}${opts.sign ? " (signed)" : ""} via ${via}`);

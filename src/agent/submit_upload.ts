@@ -1,6 +1,14 @@
 /** Uploads a job input through the Pinata API: a single file as the file's own CID, a directory as its directory CID. */
 import { basename, resolve } from "node:path";
-import { type Logger, logProgressSink, type ProgressSink, terminalProgressSink, TransferProgress } from "../log/mod.ts";
+import { readBodyPrefix } from "../http_body.ts";
+import {
+  type Logger,
+  logProgressSink,
+  type ProgressSink,
+  Redactor,
+  terminalProgressSink,
+  TransferProgress,
+} from "../log/mod.ts";
 import { PinataClient, StorageError } from "../storage/mod.ts";
 import { multipartBody } from "../storage/multipart_body.ts";
 import { scanOutput } from "../storage/output_tree.ts";
@@ -95,14 +103,18 @@ async function upload(
     body: body.stream(signal, (n) => progress.add(n)),
     signal,
   });
-  const text = (await res.text()).split(options.jwt).join("[REDACTED]");
   if (!res.ok) {
+    // At most a few KiB of an error body, and never the JWT a service might echo.
+    const redactor = new Redactor();
+    redactor.add(options.jwt);
+    const text = redactor.text((await readBodyPrefix(res)).slice(0, 300));
     throw new StorageError(
       "upload_failed",
       res.status === 401 || res.status === 403 ? "unauthorized" : "http_status",
-      `Pinata answered HTTP ${res.status}: ${text.slice(0, 300)}`,
+      `Pinata answered HTTP ${res.status}: ${text}`,
     );
   }
+  const text = await res.text();
   let cid: unknown;
   try {
     cid = (JSON.parse(text) as { IpfsHash?: unknown }).IpfsHash;

@@ -1,7 +1,7 @@
-/** Maps the validated configuration to the bus's connection and job-service options. */
+/** Maps the validated configuration to the bus's connection and intake options. */
 import type { Config } from "../config/mod.ts";
 import type { BusConnectOptions } from "./connection.ts";
-import type { JobServiceOptions } from "./job_service.ts";
+import type { BusIntakeOptions } from "./intake.ts";
 
 /** Connection options from config. */
 export function connectOptionsFromConfig(config: Config, name = "lamda-node-agent"): BusConnectOptions {
@@ -17,28 +17,23 @@ export function connectOptionsFromConfig(config: Config, name = "lamda-node-agen
   };
 }
 
-/** Job-service options from config; the agent adds its address, version and health provider. */
-export function jobServiceOptionsFromConfig(
+/** Intake options from config; `maxAckPending` bounds the jobs the server hands out unacknowledged. */
+export function intakeOptionsFromConfig(
   config: Config,
   agentAddress: string,
-  extra: Pick<JobServiceOptions, "version" | "health" | "onTerminal"> = {},
-): JobServiceOptions {
+  maxAckPending: number,
+): BusIntakeOptions {
   return {
     agentAddress,
-    intake: config.jobIntake,
+    mode: config.jobIntake,
     statusSubject: config.statusSubject,
-    maxMessageBytes: config.jobMaxMessageSize,
-    signers: config.jobSigners ?? [],
-    presenceIntervalMs: config.presenceInterval,
-    // Aborted jobs' containers get JOB_STOP_GRACE before SIGKILL, then are removed: wait for that on shutdown.
-    abortWaitMs: config.jobStopGrace + 10_000,
     jetstream: {
       jobStream: config.jetstreamJobStream,
       statusStream: config.jetstreamStatusStream,
       createStreams: config.jetstreamCreateStreams,
       ackWaitMs: config.jobAckWait,
       maxDeliver: config.jobMaxDeliver,
+      maxAckPending,
     },
-    ...extra,
   };
 }

@@ -1,8 +1,8 @@
 /** Core-NATS intake (the seed's behaviour, at-most-once): plain subscriptions on the dispatch and cancel subjects. */
 import type { Subscription } from "@nats-io/nats-core";
+import { type Delivery, onceDelivery } from "../job/mod.ts";
 import type { Logger } from "../log/mod.ts";
 import type { BusConnection } from "./connection.ts";
-import { coreDelivery, type Delivery } from "./delivery.ts";
 
 /** Subscribes `subjects` and hands every message to `handle`; `close()` unsubscribes. */
 export class CoreSubscriber {
@@ -17,7 +17,7 @@ export class CoreSubscriber {
             return;
           }
           try {
-            handle(coreDelivery(msg.subject, msg.data));
+            handle(onceDelivery(msg.subject, msg.data));
           } catch (error) {
             logger.error("Message handler failed", { subject, error });
           }

@@ -1,12 +1,13 @@
 /**
- * JetStream intake: pulls from the agent's durable consumer only as many messages as there are free slots, so a
- * busy agent leaves jobs in the stream (where another agent, or this one later, takes them).
+ * JetStream intake: pulls from the agent's durable consumers (one per dispatch subject spelling) only as many messages
+ * as the runner has free slots, so a busy agent leaves jobs in the stream (where this agent takes them later).
  */
 import type { Consumer, JsMsg } from "@nats-io/jetstream";
+import type { Delivery } from "../job/mod.ts";
 import type { Logger } from "../log/mod.ts";
+import { backoffDelay } from "../timers.ts";
 import type { BusConnection } from "./connection.ts";
-import type { Delivery } from "./delivery.ts";
-import { ensureConsumer, ensureJobStream, ensureStatusStream, type JetStreamSettings } from "./jetstream_setup.ts";
+import { ensureConsumers, ensureJobStream, ensureStatusStream, type JetStreamSettings } from "./jetstream_setup.ts";
 
 /** Options for {@linkcode JetStreamIntake}. */
 export interface JetStreamIntakeOptions {
@@ -19,14 +20,14 @@ export interface JetStreamIntakeOptions {
   pullExpiresMs?: number;
 }
 
-/** The pull loop. `wake()` after a slot frees; `stop()` ends the loop (messages in hand stay with their handlers). */
+/** The pull loops. `wake()` after a slot frees; `stop()` ends them (messages in hand stay with their handlers). */
 export class JetStreamIntake {
   #conn: BusConnection;
   #logger: Logger;
   #opts: JetStreamIntakeOptions;
   #stop = new AbortController();
-  #wake?: () => void;
-  #loop?: Promise<void>;
+  #wakers = new Set<() => void>();
+  #loops: Promise<void>[] = [];
 
   constructor(conn: BusConnection, logger: Logger, options: JetStreamIntakeOptions) {
     this.#conn = conn;
@@ -34,54 +35,57 @@ export class JetStreamIntake {
     this.#opts = options;
   }
 
-  /** Ensures streams (when allowed) and the consumer, then starts pulling. Throws when setup fails. */
+  /** Ensures streams (when allowed) and the consumers, then starts pulling. Throws when setup fails. */
   async start(): Promise<void> {
     const jsm = await this.#conn.jetstreamManager();
     await ensureJobStream(jsm, this.#opts.settings);
     await ensureStatusStream(jsm, this.#opts.settings, this.#opts.statusSubject);
-    await ensureConsumer(jsm, this.#opts.settings);
-    this.#loop = this.#run();
+    await ensureConsumers(jsm, this.#opts.settings);
+    this.#loops = this.#opts.settings.consumers.map((c) => this.#run(c.durable));
   }
 
   /** Re-checks capacity now (a slot freed). */
   wake(): void {
-    this.#wake?.();
+    for (const w of [...this.#wakers]) w();
   }
 
-  /** Stops pulling and waits for the current pull to end. */
+  /** Stops pulling and waits for the current pulls to end. */
   async stop(): Promise<void> {
     this.#stop.abort();
-    this.#wake?.();
-    await this.#loop;
+    this.wake();
+    await Promise.all(this.#loops);
   }
 
   async #sleep(ms: number): Promise<void> {
     await new Promise<void>((resolve) => {
-      const t = setTimeout(done, ms);
-      function done() {
+      const done = () => {
         clearTimeout(t);
+        this.#wakers.delete(done);
         resolve();
-      }
-      this.#wake = done;
+      };
+      const t = setTimeout(done, ms);
+      this.#wakers.add(done);
     });
-    this.#wake = undefined;
   }
 
-  async #run(): Promise<void> {
+  async #run(durable: string): Promise<void> {
     const { settings } = this.#opts;
     let consumer: Consumer | undefined;
     let failures = 0;
     while (!this.#stop.signal.aborted) {
+      // Each consumer's loop asks for every free slot: two open pulls may bring two jobs for one slot, and the second
+      // waits in the runner's queue (free slots count the queue). Splitting the slots instead starves one loop while
+      // the other's empty pulls hold them.
       const want = this.#opts.capacity();
       if (want <= 0 || !this.#conn.connected) {
         await this.#sleep(want <= 0 ? 5000 : 250);
         continue;
       }
       try {
-        consumer ??= await this.#conn.jetstream().consumers.get(settings.jobStream, settings.durable);
+        consumer ??= await this.#conn.jetstream().consumers.get(settings.jobStream, durable);
         const batch = await consumer.fetch({ max_messages: want, expires: this.#opts.pullExpiresMs ?? 5000 });
         for await (const m of batch) {
-          this.#opts.handle(jsDelivery(m));
+          this.#opts.handle(jsDelivery(m, settings.maxDeliver));
           if (this.#stop.signal.aborted) break;
         }
         failures = 0;
@@ -89,8 +93,9 @@ export class JetStreamIntake {
         failures++;
         consumer = undefined;
         if (this.#stop.signal.aborted) break;
-        const delay = Math.min(5000, 200 * 2 ** Math.min(failures, 5));
+        const delay = backoffDelay(failures, 200, 5000);
         this.#logger.log(failures === 1 ? "warn" : "debug", "JetStream pull failed; retrying", {
+          consumer: durable,
           error: error as Error,
           retry_ms: delay,
         });
@@ -100,16 +105,23 @@ export class JetStreamIntake {
   }
 }
 
-function jsDelivery(m: JsMsg): Delivery {
+/** A JetStream message as a {@linkcode Delivery}: `final` on the delivery `MaxDeliver` allows last. */
+export function jsDelivery(
+  m: Pick<JsMsg, "subject" | "data" | "info" | "ack" | "term" | "nak" | "working">,
+  maxDeliver: number,
+): Delivery {
   const safe = (f: () => void) => {
     try {
       f();
     } catch { /* connection gone: the server redelivers after AckWait, and the journal deduplicates */ }
   };
+  const deliveryCount = m.info.deliveryCount;
   return {
     subject: m.subject,
     data: m.data,
-    deliveryCount: m.info.deliveryCount,
+    deliveryCount,
+    redeliverable: true,
+    final: maxDeliver > 0 && deliveryCount >= maxDeliver,
     ack: () => safe(() => m.ack()),
     term: (reason) => safe(() => m.term(reason)),
     nak: (delay) => safe(() => m.nak(delay)),

@@ -4,6 +4,7 @@
  */
 import { AckPolicy, DeliverPolicy, JetStreamApiCodes, JetStreamApiError, RetentionPolicy } from "@nats-io/jetstream";
 import type { JetStreamManager } from "@nats-io/jetstream";
+import { backoffDelay, sleep } from "../timers.ts";
 import { BusError } from "./errors.ts";
 
 /** Settings of the JetStream resources an agent uses. */
@@ -16,10 +17,11 @@ export interface JetStreamSettings {
   createStreams: boolean;
   /** Replicas for created streams (3 on a 3-node cluster). */
   replicas?: number;
-  /** Durable consumer name. */
-  durable: string;
-  /** The subject this agent's consumer filters on. */
-  filterSubject: string;
+  /**
+   * This agent's durable consumers, one per dispatch subject spelling (EIP-55 and lowercase): separate consumers,
+   * not one with `filter_subjects`, because that needs nats-server 2.10 and Debian ships 2.9.
+   */
+  consumers: { durable: string; filterSubject: string }[];
   ackWaitMs: number;
   maxDeliver: number;
   /** Upper bound of unacknowledged jobs the server hands this agent. */
@@ -65,7 +67,8 @@ async function ensureStream(
   }
   // A cluster that is still forming answers "no suitable peers for placement" for a while: retry those, briefly.
   const deadline = Date.now() + 30_000;
-  for (let delay = 250;; delay = Math.min(delay * 2, 2000)) {
+  for (let attempt = 0;; attempt++) {
+    const delay = backoffDelay(attempt, 250, 2000);
     try {
       await jsm.streams.add({
         name,
@@ -80,42 +83,51 @@ async function ensureStream(
       if (!transient || Date.now() + delay > deadline) {
         throw new BusError(`Cannot create JetStream stream ${name}: ${(error as Error).message}`, { cause: error });
       }
-      await new Promise((r) => setTimeout(r, delay));
+      await sleep(delay);
     }
   }
 }
 
-/** Creates the agent's durable pull consumer when missing, or updates its ack wait / max deliver. */
-export async function ensureConsumer(jsm: JetStreamManager, s: JetStreamSettings): Promise<void> {
+/** Creates the agent's durable pull consumers when missing, or updates their ack wait / max deliver. */
+export async function ensureConsumers(jsm: JetStreamManager, s: JetStreamSettings): Promise<void> {
+  for (const c of s.consumers) await ensureConsumer(jsm, s, c);
+}
+
+async function ensureConsumer(
+  jsm: JetStreamManager,
+  s: JetStreamSettings,
+  consumer: { durable: string; filterSubject: string },
+): Promise<void> {
+  const { durable } = consumer;
   const wanted = {
     ack_wait: ns(s.ackWaitMs),
     max_deliver: s.maxDeliver,
     max_ack_pending: s.maxAckPending,
   };
   try {
-    const info = await jsm.consumers.info(s.jobStream, s.durable);
+    const info = await jsm.consumers.info(s.jobStream, durable);
     const c = info.config;
     if (
       c.ack_wait !== wanted.ack_wait || c.max_deliver !== wanted.max_deliver ||
       c.max_ack_pending !== wanted.max_ack_pending
     ) {
-      await jsm.consumers.update(s.jobStream, s.durable, wanted);
+      await jsm.consumers.update(s.jobStream, durable, wanted);
     }
     return;
   } catch (error) {
     if (!isCode(error, JetStreamApiCodes.ConsumerNotFound)) {
-      throw new BusError(`Cannot look up consumer ${s.durable}: ${(error as Error).message}`, { cause: error });
+      throw new BusError(`Cannot look up consumer ${durable}: ${(error as Error).message}`, { cause: error });
     }
   }
   try {
     await jsm.consumers.add(s.jobStream, {
-      durable_name: s.durable,
+      durable_name: durable,
       ack_policy: AckPolicy.Explicit,
       deliver_policy: DeliverPolicy.All,
-      filter_subject: s.filterSubject,
+      filter_subject: consumer.filterSubject,
       ...wanted,
     });
   } catch (error) {
-    throw new BusError(`Cannot create consumer ${s.durable}: ${(error as Error).message}`, { cause: error });
+    throw new BusError(`Cannot create consumer ${durable}: ${(error as Error).message}`, { cause: error });
   }
 }

@@ -1,10 +1,9 @@
-/** NATS: connection, job intake (core and JetStream), status outbox publishing, presence, cancel. */
+/** NATS transport: the connection, job and cancel intake, the status sink, presence. The job lifecycle is src/job/. */
 export * from "./errors.ts";
 export * from "./connection.ts";
 export * from "./subjects.ts";
-export * from "./delivery.ts";
-export * from "./status_publisher.ts";
+export * from "./status_sink.ts";
 export * from "./jetstream_setup.ts";
-export * from "./job_service.ts";
+export * from "./intake.ts";
 export * from "./presence.ts";
 export * from "./config.ts";

@@ -18,7 +18,14 @@ export function presenceSubject(address: string): string {
   return `agent.heartbeat.${getAddress(address)}`;
 }
 
-/** A JetStream durable consumer name for an agent (`agent_<lowercase hex>`: names cannot contain dots). */
-export function durableName(address: string): string {
-  return `agent_${getAddress(address).slice(2).toLowerCase()}`;
+/**
+ * JetStream durable consumers of an agent, one per dispatch subject: `agent_<lowercase hex>` for the EIP-55 subject
+ * (the name earlier versions used) and `agent_<lowercase hex>_lc` for the lowercase one (names cannot contain dots).
+ */
+export function durableConsumers(address: string): { durable: string; filterSubject: string }[] {
+  const base = `agent_${getAddress(address).slice(2).toLowerCase()}`;
+  return dispatchSubjects(address).map((filterSubject, i) => ({
+    durable: i === 0 ? base : `${base}_lc`,
+    filterSubject,
+  }));
 }

@@ -1,7 +1,8 @@
 /** CLI commands of the chain component: `register` (one-shot) and `status`. */
 import { formatEther } from "ethers";
-import type { Command, CommandContext } from "../cli/command.ts";
+import type { Command, CommandContext } from "../command.ts";
 import { ChainError } from "./errors.ts";
+import { heartbeatCost, heartbeatsPaid } from "./heartbeat_cost.ts";
 import { ensureRegistered, type NodeSpec } from "./registration.ts";
 import { chainSettings, openChain } from "./session.ts";
 import { assertFunded } from "./tx.ts";
@@ -60,18 +61,27 @@ export const registerCommand: Command = createRegisterCommand();
  */
 export const statusCommand: Command = {
   name: "status",
-  summary: "show this node's on-chain registration, last heartbeat, job count and wallet balance",
+  summary: "show this node's on-chain registration, last heartbeat, job count, balance and heartbeats it pays for",
   description: "Reads providers/getProviderInfo and isProviderActive from NodeReputation and the balance from the " +
     "RPC endpoint. \"jobs done\" is the contract's count of the node's successful jobs, raised by the network " +
-    "(incrementJobs, owner only), not by the agent.",
+    '(incrementJobs, owner only), not by the agent. "heartbeats" is how many the balance pays for at the fees a ' +
+    "heartbeat is sent with now, the L1 data fee included on OP-Stack chains such as opBNB.",
   options: { json: { type: "boolean", description: "Print as JSON" } },
   run: (ctx) =>
     guarded(ctx, async () => {
       await using session = await openChain(chainSettings(ctx.loaded.config), { logger: ctx.logger });
-      const [{ provider, jobCount }, active, balance] = await Promise.all([
+      const [{ provider, jobCount }, active, balance, cost] = await Promise.all([
         session.contract.providerInfo(session.address),
         session.contract.isActive(session.address),
         session.provider.getBalance(session.address),
+        heartbeatCost({
+          provider: session.provider,
+          address: session.address,
+          contractAddress: session.contract.address,
+          chainId: session.chainId,
+          caps: session.sender.caps,
+          l1Fees: session.sender.l1Fees,
+        }),
       ]);
       const lastSeen = provider.lastSeen > 0n ? new Date(Number(provider.lastSeen) * 1000).toISOString() : null;
       const status = {
@@ -85,6 +95,10 @@ export const statusCommand: Command = {
         active,
         jobCount: jobCount.toString(),
         balance: formatEther(balance),
+        // Null while unregistered: sendHeartbeat reverts then, so its gas cannot be estimated.
+        heartbeatCost: cost ? formatEther(cost.total) : null,
+        heartbeatL1Fee: cost ? formatEther(cost.l1) : null,
+        heartbeatsLeft: cost ? heartbeatsPaid(balance, cost).toString() : null,
       };
       if (ctx.options.json) {
         ctx.print(JSON.stringify(status));
@@ -101,6 +115,13 @@ export const statusCommand: Command = {
         ["active", active ? "yes" : "no"],
         ["jobs done", status.jobCount],
         ["balance", `${status.balance} BNB`],
+        [
+          "heartbeats",
+          cost
+            ? `${status.heartbeatsLeft} paid (at most ${status.heartbeatCost} BNB each, ` +
+              (cost.l1 > 0n ? `L1 data fee ${status.heartbeatL1Fee} BNB included)` : "no L1 data fee on this chain)")
+            : "- (not registered: the cost of a heartbeat is known once it is)",
+        ],
       ];
       for (const [k, v] of rows) ctx.print(`${k.padEnd(11)} ${v}`);
       return 0;

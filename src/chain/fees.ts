@@ -15,6 +15,13 @@ export type Fees =
   | { type: 2; maxFeePerGas: bigint; maxPriorityFeePerGas: bigint }
   | { type: 0; gasPrice: bigint };
 
+/** What one transaction may cost, in wei: its gas limit at its fee cap (L2), and the L1 data fee (0 where none). */
+export interface TxCost {
+  l2: bigint;
+  l1: bigint;
+  total: bigint;
+}
+
 /** Shows wei as gwei for messages. */
 export function gwei(wei: bigint): string {
   return `${formatUnits(wei, "gwei")} gwei`;

@@ -4,11 +4,12 @@ import { formatDuration } from "../config/mod.ts";
 import type { Logger } from "../log/mod.ts";
 import { MIN_HEARTBEAT_INTERVAL_MS } from "../config/vars/chain.ts";
 import { ChainError } from "./errors.ts";
-import { bumpFees, currentFees, type Fees, maxCost } from "./fees.ts";
+import { bumpFees, currentFees, type Fees, type TxCost } from "./fees.ts";
 import { describeError } from "./registration.ts";
-import { sleep } from "../timers.ts";
+import { backoffDelay, sleep } from "../timers.ts";
 import type { ChainSession } from "./session.ts";
 import { type CallRequest, SendError, type SentTx } from "./tx.ts";
+import { heartbeatsPaid } from "./heartbeat_cost.ts";
 
 /** What the loop has done so far; a snapshot is handed out, never the live object. */
 export interface HeartbeatState {
@@ -28,6 +29,8 @@ export interface HeartbeatState {
   lastError?: string;
   /** Wallet balance in wei, read after each mined heartbeat. */
   balance?: bigint;
+  /** The most the last heartbeat could cost (gas limit at its fee cap, plus the chain's L1 data fee), in wei. */
+  heartbeatCost?: TxCost;
   /** The heartbeat waiting to be mined, if any. */
   pending?: { nonce: number; hashes: string[]; sentAt: Date };
 }
@@ -47,7 +50,7 @@ export interface HeartbeatOptions {
   minIntervalMs?: number;
   /** Receipt polling period while a heartbeat is pending (default: interval/10, within 200 ms..2 s). */
   pollMs?: number;
-  /** Capped exponential backoff after a failed step (defaults 1 s .. 60 s). */
+  /** Capped exponential backoff after a failed step ({@linkcode backoffDelay}; defaults 1 s .. 60 s). */
   backoff?: { initialMs?: number; maxMs?: number };
   /** Called after every step with a fresh snapshot. */
   onState?: (state: HeartbeatState) => void;
@@ -125,9 +128,9 @@ export class HeartbeatLoop {
         this.#state.failures++;
         const n = ++this.#state.consecutiveFailures;
         this.#state.lastError = describeError(error);
-        const base = Math.min(this.#backoff.maxMs, this.#backoff.initialMs * 2 ** Math.min(n - 1, 30));
-        delay = Math.round(base * (0.8 + 0.4 * this.#opts.random()));
-        const level = error instanceof SendError && error.kind === "funds" ? "error" : "warn";
+        delay = backoffDelay(n - 1, this.#backoff.initialMs, this.#backoff.maxMs, this.#opts.random);
+        // Funds and the tip cap are the operator's to fix; the rest may pass by itself.
+        const level = error instanceof SendError && (error.kind === "funds" || error.kind === "tip") ? "error" : "warn";
         this.#log.log(level, "Heartbeat step failed; retrying", {
           error: this.#state.lastError,
           consecutiveFailures: n,
@@ -241,14 +244,17 @@ export class HeartbeatLoop {
       block: receipt.blockNumber,
       nonce: p.nonce,
     });
-    await this.#checkBalance(maxCost(p.fees, this.#call!.gasLimit));
+    // The L1 data fee is read for the heartbeat just mined: one eth_call per interval, on chains that charge one.
+    await this.#checkBalance(await this.#session.sender.cost(this.#call!, p.nonce, p.fees));
     return Math.max(0, this.#nextDueAt - Date.now());
   }
 
-  async #checkBalance(perHeartbeat: bigint): Promise<void> {
+  async #checkBalance(cost: TxCost): Promise<void> {
     const { provider, address } = this.#session;
     const balance = await provider.getBalance(address);
     this.#state.balance = balance;
+    this.#state.heartbeatCost = cost;
+    const perHeartbeat = cost.total;
     const wanted = perHeartbeat * BigInt(this.#opts.lowBalanceHeartbeats);
     if (balance >= wanted) {
       this.#lowBalanceWarnedAt = -Infinity;
@@ -258,7 +264,9 @@ export class HeartbeatLoop {
     this.#lowBalanceWarnedAt = Date.now();
     this.#log.warn(`Low balance: send BNB to ${address}`, {
       balance: formatEther(balance),
-      heartbeatsLeft: `${perHeartbeat > 0n ? balance / perHeartbeat : 0n}`,
+      heartbeatsLeft: `${heartbeatsPaid(balance, cost)}`,
+      perHeartbeat: formatEther(perHeartbeat),
+      l1Fee: formatEther(cost.l1),
       threshold: this.#opts.lowBalanceHeartbeats,
     });
   }

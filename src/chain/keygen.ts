@@ -5,7 +5,7 @@
  */
 import { resolve } from "node:path";
 import { Wallet } from "ethers";
-import type { Command, CommandContext } from "../cli/command.ts";
+import type { Command, CommandContext } from "../command.ts";
 import { ChainError } from "./errors.ts";
 
 /** Exit codes of `keygen`. */

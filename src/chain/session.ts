@@ -1,6 +1,7 @@
 /** One verified connection to the chain: provider, wallet and contract, checked at start-up. */
 import { getAddress } from "ethers";
-import type { Config } from "../config/mod.ts";
+import { type Config, ConfigError, type ConfigIssue } from "../config/mod.ts";
+import { MIN_PRIORITY_FEE_BY_CHAIN } from "../config/vars/chain.ts";
 import type { Logger } from "../log/mod.ts";
 import { NodeReputation } from "./contract.ts";
 import { ChainError, shortMessage } from "./errors.ts";
@@ -42,6 +43,25 @@ export function chainSettings(config: Config): ChainSettings {
   };
 }
 
+/** The problem with a tip cap (wei) below the known minimum tip of `chainId`, if there is one. */
+export function tipCapIssue(chainId: number, tipCap: bigint | number): ConfigIssue | undefined {
+  const floor = MIN_PRIORITY_FEE_BY_CHAIN[chainId];
+  if (!floor || BigInt(tipCap) >= BigInt(floor.wei)) return undefined;
+  return {
+    variable: "MAX_PRIORITY_FEE_PER_GAS",
+    value: `${tipCap}wei`,
+    message: `is below the minimum tip of chain ${chainId} (${floor.chain}), ${floor.wei} wei: its nodes refuse ` +
+      `every transaction with a lower tip, so no heartbeat would be sent. Raise it to at least ${floor.wei}wei`,
+    example: "0.001gwei",
+  };
+}
+
+/** Throws {@linkcode ConfigError} (exit 78) when `tipCap` (wei) is below the known minimum tip of `chainId`. */
+export function checkTipCap(chainId: number, tipCap: bigint | number): void {
+  const issue = tipCapIssue(chainId, tipCap);
+  if (issue) throw new ConfigError([issue]);
+}
+
 /** A verified chain connection. Dispose it to stop the provider. */
 export interface ChainSession extends AsyncDisposable {
   settings: ChainSettings;
@@ -56,13 +76,16 @@ export interface ChainSession extends AsyncDisposable {
 }
 
 /**
- * Loads the key, connects, and checks that every reachable endpoint serves CHAIN_ID and that the contract has code.
- * Throws {@linkcode ChainError} with a message an operator can act on.
+ * Checks the tip cap against the chain's minimum ({@linkcode ConfigError}), loads the key, connects, and checks that
+ * every reachable endpoint serves CHAIN_ID and that the contract has code. Throws {@linkcode ChainError} with a
+ * message an operator can act on.
  */
 export async function openChain(
   settings: ChainSettings,
   options: { logger?: Logger; wallet?: AgentWallet } = {},
 ): Promise<ChainSession> {
+  // Before anything is sent: the chain's nodes would refuse every transaction.
+  checkTipCap(settings.chainId, settings.caps.maxPriorityFeePerGas);
   const logger = options.logger;
   const provider = new FailoverRpcProvider(settings.rpcUrls, {
     chainId: settings.chainId,

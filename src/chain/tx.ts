@@ -1,9 +1,10 @@
 /** Signing and broadcasting contract calls with explicit nonce, gas and fees; receipts; funding checks. */
 import { type Provider, Transaction, type TransactionReceipt } from "ethers";
 import { ChainError, chainError, shortMessage } from "./errors.ts";
-import { type FeeCaps, type Fees, maxCost } from "./fees.ts";
+import { type FeeCaps, type Fees, gwei, maxCost, type TxCost } from "./fees.ts";
 import type { AgentWallet } from "./key.ts";
 import { NODE_REPUTATION_INTERFACE } from "./contract.ts";
+import { L1FeeOracle } from "./l1_fee.ts";
 
 /** A contract call ready to sign. */
 export interface CallRequest {
@@ -20,10 +21,10 @@ export interface SentTx {
   sentAt: number;
 }
 
-/** Why a send failed, for the caller's next step. */
-export type SendFailure = "underpriced" | "nonce" | "funds" | "other";
+/** Why a send failed, for the caller's next step (`tip`: below the node's minimum tip, a setting to raise). */
+export type SendFailure = "underpriced" | "tip" | "nonce" | "funds" | "other";
 
-/** A broadcast was refused; `kind` says whether to bump fees, re-sync the nonce, or ask for funds. */
+/** A broadcast was refused; `kind` says whether to bump fees, re-sync the nonce, ask for funds or fix the tip cap. */
 export class SendError extends ChainError {
   override name = "SendError";
   readonly kind: SendFailure;
@@ -33,29 +34,69 @@ export class SendError extends ChainError {
   }
 }
 
+/** Estimates gas for a call from `from` (+20% headroom); a revert is decoded through the NodeReputation ABI. */
+export async function prepareCall(
+  provider: Provider,
+  from: string,
+  call: { to: string; data: string; what: string },
+): Promise<CallRequest> {
+  const { to, data, what } = call;
+  let gas: bigint;
+  try {
+    gas = await provider.estimateGas({ from, to, data });
+  } catch (error) {
+    throw chainError(`${what} would fail`, error, NODE_REPUTATION_INTERFACE);
+  }
+  return { to, data, gasLimit: (gas * 120n) / 100n };
+}
+
+/** The unsigned transaction of `call` with `nonce` and `fees`: what is signed, and what the L1 fee is asked for. */
+export function buildTransaction(call: CallRequest, nonce: number, chainId: bigint, fees: Fees): Transaction {
+  return Transaction.from({
+    to: call.to,
+    data: call.data,
+    gasLimit: call.gasLimit,
+    nonce,
+    chainId,
+    value: 0n,
+    ...(fees.type === 2
+      ? { type: 2, maxFeePerGas: fees.maxFeePerGas, maxPriorityFeePerGas: fees.maxPriorityFeePerGas }
+      : { type: 0, gasPrice: fees.gasPrice }),
+  });
+}
+
+/** The most `tx` can cost: its gas limit at its fee cap, plus the L1 data fee the chain charges for its bytes. */
+export async function txCost(tx: Transaction, l1Fees: L1FeeOracle): Promise<TxCost> {
+  const l2 = tx.gasLimit * (tx.maxFeePerGas ?? tx.gasPrice ?? 0n);
+  const l1 = await l1Fees.fee(tx.unsignedSerialized);
+  return { l2, l1, total: l2 + l1 };
+}
+
 /** Signs and sends contract calls for one wallet; all fee and nonce choices are the caller's. */
 export class TxSender {
   readonly wallet: AgentWallet;
   readonly provider: Provider;
   readonly chainId: bigint;
   readonly caps: FeeCaps;
+  /** The chain's L1 data fee (OP-Stack GasPriceOracle); whether it exists is read once per sender. */
+  readonly l1Fees: L1FeeOracle;
 
   constructor(wallet: AgentWallet, provider: Provider, chainId: bigint, caps: FeeCaps) {
     this.wallet = wallet;
     this.provider = provider;
     this.chainId = chainId;
     this.caps = caps;
+    this.l1Fees = new L1FeeOracle(provider);
   }
 
   /** Estimates gas for a call (+20% headroom); a revert is decoded through the NodeReputation ABI. */
   async prepare(to: string, data: string, what: string): Promise<CallRequest> {
-    let gas: bigint;
-    try {
-      gas = await this.provider.estimateGas({ from: this.wallet.address, to, data });
-    } catch (error) {
-      throw chainError(`${what} would fail`, error, NODE_REPUTATION_INTERFACE);
-    }
-    return { to, data, gasLimit: (gas * 120n) / 100n };
+    return await prepareCall(this.provider, this.wallet.address, { to, data, what });
+  }
+
+  /** The most `call` sent with `nonce` and `fees` can cost, the L1 data fee included (one `eth_call` where it exists). */
+  async cost(call: CallRequest, nonce: number, fees: Fees): Promise<TxCost> {
+    return await txCost(buildTransaction(call, nonce, this.chainId, fees), this.l1Fees);
   }
 
   /** The next nonce by mined transactions only: a stuck transaction's nonce is reused (replaced), never stacked upon. */
@@ -69,23 +110,14 @@ export class TxSender {
     if ((fees.type === 2 ? fees.maxFeePerGas : fees.gasPrice) > this.caps.maxFeePerGas) {
       throw new ChainError("Refusing to send a transaction above MAX_FEE_PER_GAS");
     }
-    const tx = Transaction.from({
-      to: call.to,
-      data: call.data,
-      gasLimit: call.gasLimit,
-      nonce,
-      chainId: this.chainId,
-      value: 0n,
-      ...(fees.type === 2
-        ? { type: 2, maxFeePerGas: fees.maxFeePerGas, maxPriorityFeePerGas: fees.maxPriorityFeePerGas }
-        : { type: 0, gasPrice: fees.gasPrice }),
-    });
-    const signed = await this.wallet.signTransaction(tx);
+    const signed = await this.wallet.signTransaction(buildTransaction(call, nonce, this.chainId, fees));
     const hash = Transaction.from(signed).hash!;
     try {
       await this.provider.broadcastTransaction(signed);
     } catch (error) {
-      const text = `${shortMessage(error)} ${JSON.stringify((error as { info?: unknown }).info ?? "")}`;
+      // The node's own words: ethers keeps them in `error` (uncoalesced answers) or `info`.
+      const e = error as { info?: unknown; error?: unknown };
+      const text = `${shortMessage(error)} ${JSON.stringify(e.error ?? "")} ${JSON.stringify(e.info ?? "")}`;
       // The same bytes reached the node before (e.g. through another endpoint): it is pending, all is well.
       if (/already known|already imported|known transaction/i.test(text)) {
         return { hash, nonce, fees, sentAt: Date.now() };
@@ -95,6 +127,17 @@ export class TxSender {
         throw new SendError(
           `The node wallet ${this.wallet.address} cannot pay up to ${cost} wei for gas: send BNB to ${this.wallet.address}`,
           "funds",
+          error,
+        );
+      }
+      // geth's txpool floor (opBNB, BSC): "… gas tip cap 1000, minimum needed 1001". Bumping by 25% would crawl
+      // there one refusal at a time; the operator's tip cap is what is wrong.
+      const floor = /gas tip cap (\d+), minimum needed (\d+)/i.exec(text);
+      if (floor) {
+        throw new SendError(
+          `The RPC node refuses tips below ${gwei(BigInt(floor[2]))} (this transaction: ${gwei(BigInt(floor[1]))}): ` +
+            `raise MAX_PRIORITY_FEE_PER_GAS to at least ${floor[2]}wei`,
+          "tip",
           error,
         );
       }

@@ -4,7 +4,7 @@
  */
 import { parseArgs } from "node:util";
 import { flagName, varList } from "../config/mod.ts";
-import type { Command, CommandPositional } from "./command.ts";
+import type { Command, CommandPositional } from "../command.ts";
 import { closest } from "./suggest.ts";
 
 /** The command line was wrong; the entry point prints usage and exits with 2. */

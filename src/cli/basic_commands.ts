@@ -1,7 +1,7 @@
 /** The commands every build has: `version` and `config`. */
 import { describeSource, showRaw, varList } from "../config/mod.ts";
 import { VERSION } from "../version.ts";
-import type { Command } from "./command.ts";
+import type { Command } from "../command.ts";
 import { PROGRAM } from "./help.ts";
 
 /** `version`: prints the agent version and runtime. */

@@ -10,7 +10,7 @@ import { detectGpus, gpuCommand, gpuOptionsFromConfig, registrationSpec } from "
 import { permissionsCommand } from "../permissions/mod.ts";
 import { ipfsDevCommand } from "../storage/mod.ts";
 import { configCommand, versionCommand } from "./basic_commands.ts";
-import type { Command } from "./command.ts";
+import type { Command } from "../command.ts";
 
 /** `register`, detecting the GPUs with the loaded config unless --gpu-model/--vram are given. */
 const registerCommand: Command = {

@@ -1,7 +1,7 @@
 /** Usage and help texts, derived from the command table and the config schema. */
 import { flagName, varList } from "../config/mod.ts";
 import { HELP_COMMAND, optionUsage, positionalUsage } from "./args.ts";
-import type { Command } from "./command.ts";
+import type { Command } from "../command.ts";
 
 /** The program name as operators type it. */
 export const PROGRAM = "lamda-node-agent";

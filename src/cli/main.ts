@@ -1,11 +1,11 @@
 /** The CLI: parse the command line, load configuration, build the logger, run one command, return its exit code. */
 import { resolve } from "node:path";
-import { ConfigError, loadConfig, type LoadedConfig, parseEnvFile, varList } from "../config/mod.ts";
+import { ConfigError, loadConfig, type LoadedConfig, parseEnvFile, secretsOf, varList } from "../config/mod.ts";
 import { JsonWriter, Logger, PrettyWriter } from "../log/mod.ts";
 import { checkEnvFileMode, KeyError } from "../chain/key.ts";
 import { deniedAccess, explainDenial, INSTALL_CONFIG_DIR, permissionsHint } from "../permissions/mod.ts";
 import { parseCommandLine, UsageError } from "./args.ts";
-import type { Command } from "./command.ts";
+import type { Command } from "../command.ts";
 import { commandHelp, programHelp } from "./help.ts";
 
 /** Exit codes of the program. */
@@ -135,11 +135,14 @@ export async function readConfig(
   return loadConfig({ env, envFile, flags });
 }
 
-/** Builds the process logger from config; every secret value is registered with its redactor. */
+/**
+ * Builds the process logger from config. Every secret value is registered with its redactor, and so are the
+ * credentials inside every URL variable (`nats://user:pass@…`, an RPC URL's API key), whatever logs them.
+ */
 export function createLogger(loaded: LoadedConfig, write: (line: string) => void): Logger {
   const { config, raw } = loaded;
   const writer = config.logFormat === "pretty" ? new PrettyWriter(write) : new JsonWriter(write);
   const logger = new Logger({ level: config.logLevel, writer });
-  for (const [key, spec] of varList()) if (spec.secret) logger.redactor.add(raw[key]);
+  for (const [key, spec] of varList()) for (const secret of secretsOf(spec, raw[key])) logger.redactor.add(secret);
   return logger;
 }

@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { type CliIo, EXIT, runCli } from "./main.ts";
 import { COMMANDS, DEFAULT_COMMAND } from "./commands.ts";
-import type { Command } from "./command.ts";
+import type { Command } from "../command.ts";
 
 const KEY = "0x5de4111afa1a4b94908f83103eb1f1706367c2e68ca870fc3fb9a804cdab365a";
 const JWT = "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJsYW1kYS10ZXN0In0.c2lnbmF0dXJlLW9mLXRlc3Q";

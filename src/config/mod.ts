@@ -6,3 +6,4 @@ export * from "./redact.ts";
 export * from "./schema.ts";
 export type { VarSpec } from "./spec.ts";
 export { DEPLOYED_REPUTATION_ADDRESS } from "./vars/chain.ts";
+export * from "./host_port.ts";

@@ -1,4 +1,5 @@
 /** A thin Docker Engine API client: `fetch` over the unix socket (or TCP), JSON errors decoded. */
+import { readBodyPrefix } from "../http_body.ts";
 
 /** A Docker API call failed; keeps the HTTP status, the API path and Docker's own message. */
 export class DockerError extends Error {
@@ -116,7 +117,8 @@ export class DockerClient {
       throw new DockerUnreachableError(this.host, { cause: await connectFailure(this.host, error) });
     }
     if (res.status >= 400 && !options.okStatuses?.includes(res.status)) {
-      const text = await res.text();
+      // Docker's error is a short JSON object; a few KiB hold it, the rest (whatever it is) is never read.
+      const text = await readBodyPrefix(res);
       let message = text.trim();
       try {
         message = (JSON.parse(text) as { message?: string }).message ?? message;

@@ -1,4 +1,5 @@
 /** The create request of a job container: deterministic name, labels, mounts, and the hardened HostConfig. */
+import { jobSlug } from "./job_name.ts";
 import { parseImageReference } from "./reference.ts";
 import { InvalidJobSpecError, validateJobEnv, validateOutputPath } from "./rules.ts";
 import { effectiveLimits, type JobLimits } from "./limits.ts";
@@ -35,24 +36,9 @@ export interface JobContainerSpec {
   timeoutSeconds?: number;
 }
 
-/** Docker's container name rules: `[a-zA-Z0-9][a-zA-Z0-9_.-]*`. */
-function sanitize(text: string): string {
-  return text.replace(/[^a-zA-Z0-9_.-]/g, "_").replace(/^[^a-zA-Z0-9]+/, "").slice(0, 64);
-}
-
-/** A short stable hash, so that ids differing only in characters the sanitizer folds get distinct names. */
-function shortHash(text: string): string {
-  let h = 0x811c9dc5; // FNV-1a: deterministic and dependency-free; collisions are caught by Docker's 409 anyway.
-  for (const byte of new TextEncoder().encode(text)) {
-    h ^= byte;
-    h = Math.imul(h, 0x01000193) >>> 0;
-  }
-  return h.toString(16).padStart(8, "0");
-}
-
 /** The deterministic container name of one job attempt: `lamda-job-<id>-<hash>-a<attempt>`. */
 export function containerName(jobId: string, attempt: number): string {
-  return `lamda-job-${sanitize(jobId)}-${shortHash(jobId)}-a${attempt}`;
+  return `lamda-job-${jobSlug(jobId)}-a${attempt}`;
 }
 
 /** The create body plus the values derived on the way. */

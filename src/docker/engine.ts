@@ -5,7 +5,7 @@ import type { Logger } from "../log/mod.ts";
 import { DockerClient, DockerError } from "./client.ts";
 import { buildContainer, type JobContainerSpec } from "./container_spec.ts";
 import { ContainerExistsError, DockerSetupError, NVIDIA_FIX } from "./errors.ts";
-import { ensureImage, type ImageInfo, type ImagePolicy, type RegistryAuth } from "./images.ts";
+import { ensureImage, type ImageInfo, type ImagePolicy, redactRegistryAuth, type RegistryAuth } from "./images.ts";
 import { DEFAULT_JOB_LIMITS, type JobLimits, jobLimitsFromConfig } from "./limits.ts";
 import type { LogStream } from "./log_demux.ts";
 import { classifyError, type ContainerOutcome } from "./outcome.ts";
@@ -97,6 +97,8 @@ export class DockerEngine {
     this.agentAddress = options.agentAddress;
     this.#options = options;
     this.#log = options.logger.child({ component: "docker" });
+    // Shared with the process logger: whoever logs an error that echoes the credentials, they are hidden.
+    redactRegistryAuth(this.#log.redactor, options.auth);
   }
 
   /**
@@ -184,6 +186,11 @@ export class DockerEngine {
     } catch (error) {
       return classifyError(error);
     }
+    // What the job itself names may be quoted back to it; any other path in a daemon error is the host's.
+    const paths = {
+      containerPaths: [built.outputPath],
+      jobPaths: (spec.command ?? []).filter((a) => a.startsWith("/")),
+    };
     const log = this.#log.child({ job_id: spec.jobId, attempt: spec.attempt });
     let id: string;
     try {
@@ -201,7 +208,9 @@ export class DockerEngine {
       if (options.signal?.aborted) {
         return { ok: false, reason: abortKind(options.signal), message: "job aborted before its container started" };
       }
-      return classifyError(error);
+      // The status gets the message without host paths; the operator's log keeps the daemon's full words.
+      log.warn("job container could not be created", { error: error as Error });
+      return classifyError(error, paths);
     }
     log.info("job container created", { container: built.name, image: built.body.Image, timeout_ms: built.timeoutMs });
     const outcome = await superviseContainer(this.client, id, {
@@ -212,6 +221,7 @@ export class DockerEngine {
       tailBytes: this.limits.tailBytes,
       logger: log,
       onLine: options.onLine,
+      statusPaths: paths,
       signal: options.signal,
     });
     outcome.containerName = built.name;

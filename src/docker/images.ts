@@ -1,5 +1,5 @@
 /** Images: operator policy, inspect, pull when missing (auth, progress, total and inactivity timeouts), digest check. */
-import type { Logger } from "../log/mod.ts";
+import { type Logger, Redactor } from "../log/mod.ts";
 import { type DockerClient, DockerError, DockerUnreachableError } from "./client.ts";
 import { ImagePolicyError, ImagePullError } from "./errors.ts";
 import { type ImageReference, parseImageReference, qualifiedName } from "./reference.ts";
@@ -95,10 +95,21 @@ export function registryAuthHeader(ref: ImageReference, auth?: RegistryAuth): st
   if (!auth) return undefined;
   const registry = ref.registry ?? "docker.io";
   const same = registry === auth.server || (DOCKER_HUB.has(registry) && DOCKER_HUB.has(auth.server));
-  if (!same) return undefined;
+  return same ? encodeRegistryAuth(auth).urlSafe : undefined;
+}
+
+/** The credentials as Docker takes them: base64 of their JSON, in the URL-safe alphabet the header uses and the plain one. */
+function encodeRegistryAuth(auth: RegistryAuth): { urlSafe: string; plain: string } {
   const json = JSON.stringify({ username: auth.username, password: auth.password, serveraddress: auth.server });
-  const b64 = btoa(String.fromCharCode(...new TextEncoder().encode(json)));
-  return b64.replaceAll("+", "-").replaceAll("/", "_");
+  const plain = btoa(String.fromCharCode(...new TextEncoder().encode(json)));
+  return { urlSafe: plain.replaceAll("+", "-").replaceAll("/", "_"), plain };
+}
+
+/** Registers every form the credentials travel in (the password, the header value) with a redactor (the logger's). */
+export function redactRegistryAuth(redactor: Redactor, auth: RegistryAuth | undefined): void {
+  if (!auth) return;
+  const { urlSafe, plain } = encodeRegistryAuth(auth);
+  for (const secret of [auth.password, urlSafe, plain]) redactor.add(secret);
 }
 
 /** Checks policy, then returns the local image, pulling it when missing; a digest reference must match its digest. */
@@ -155,6 +166,9 @@ export async function pullImage(
   const headers: Record<string, string> = {};
   const auth = registryAuthHeader(ref, options.auth);
   if (auth) headers["X-Registry-Auth"] = auth;
+  // The registry's error may quote what it got: pull errors (which reach job statuses) never carry the credentials.
+  const redactor = options.logger?.redactor ?? new Redactor();
+  redactRegistryAuth(redactor, options.auth);
   options.logger?.info("pulling image", { image: ref.canonical, authenticated: auth !== undefined });
   try {
     const res = await docker.request("POST", "/images/create", {
@@ -181,7 +195,7 @@ export async function pullImage(
         if (msg.error || msg.errorDetail?.message) {
           throw new ImagePullError(
             ref.canonical,
-            `cannot pull ${ref.canonical}: ${msg.error ?? msg.errorDetail?.message}`,
+            redactor.text(`cannot pull ${ref.canonical}: ${msg.error ?? msg.errorDetail?.message}`),
           );
         }
         progress.update(msg);
@@ -194,7 +208,7 @@ export async function pullImage(
       if (why === "cancelled") throw options.signal?.reason ?? error;
       throw new ImagePullError(ref.canonical, `pull of ${ref.canonical} ${why}`, { cause: error });
     }
-    const detail = error instanceof Error ? error.message : String(error);
+    const detail = redactor.text(error instanceof Error ? error.message : String(error));
     throw new ImagePullError(ref.canonical, `cannot pull ${ref.canonical}: ${detail}`, { cause: error });
   } finally {
     clearTimeout(total);

@@ -1,10 +1,13 @@
 /** The one place a container's end is turned into a job outcome and a reason code (docs/wire-contract.md §5). */
+import { type FailureReason, isDiskFull } from "../reasons.ts";
 import { DockerError } from "./client.ts";
 import { GpuUnavailableError, ImagePolicyError, ImagePullError } from "./errors.ts";
 import { InvalidJobSpecError } from "./rules.ts";
+import { dockerStatusMessage, type StatusMessageOptions } from "./status_message.ts";
 
-/** Reason codes a container run can end with. */
-export type ContainerFailureReason =
+/** Reason codes a container run can end with (a subset of the one vocabulary in src/reasons.ts). */
+export type ContainerFailureReason = Extract<
+  FailureReason,
   | "nonzero_exit"
   | "oom"
   | "timeout"
@@ -14,7 +17,9 @@ export type ContainerFailureReason =
   | "image_pull_failed"
   | "invalid_job"
   | "rejected"
-  | "internal_error";
+  | "disk_full"
+  | "internal_error"
+>;
 
 /** Output kept from a run. */
 export interface OutputSummary {
@@ -42,6 +47,8 @@ export interface EndFacts {
   aborted?: "cancelled" | "agent_shutdown";
   /** An error from the daemon or from the checks before it. */
   error?: unknown;
+  /** Paths the error's message may name (the job's `output_path` and command); other absolute paths are hidden. */
+  statusPaths?: StatusMessageOptions;
   output?: OutputSummary;
 }
 
@@ -65,7 +72,7 @@ export function classifyOutcome(facts: EndFacts): ContainerOutcome {
     const secs = facts.timeoutMs !== undefined ? ` of ${Math.round(facts.timeoutMs / 1000)} s` : "";
     return { ok: false, reason: "timeout", message: withTail(`job exceeded its time limit${secs}`), output };
   }
-  if (facts.error !== undefined) return { ...classifyError(facts.error), output };
+  if (facts.error !== undefined) return { ...classifyError(facts.error, facts.statusPaths), output };
   if (facts.oomKilled) {
     return {
       ok: false,
@@ -92,10 +99,14 @@ export function classifyOutcome(facts: EndFacts): ContainerOutcome {
 /** Maps an error thrown while preparing or running a container to a reason code and a message. */
 export function classifyError(
   error: unknown,
+  options: StatusMessageOptions = {},
 ): { ok: false; reason: ContainerFailureReason; message: string; exitCode?: number } {
-  const message = error instanceof Error ? error.message : String(error);
-  if (error instanceof InvalidJobSpecError) return { ok: false, reason: "invalid_job", message };
-  if (error instanceof ImagePolicyError) return { ok: false, reason: "rejected", message };
+  const own = error instanceof Error ? error.message : String(error);
+  // These name the job's own values (its output_path, its image): shown as they are.
+  if (error instanceof InvalidJobSpecError) return { ok: false, reason: "invalid_job", message: own };
+  if (error instanceof ImagePolicyError) return { ok: false, reason: "rejected", message: own };
+  // Everything else carries the daemon's (or the node's) words, which name host paths: statuses never show those.
+  const message = dockerStatusMessage(error, options);
   if (error instanceof ImagePullError) return { ok: false, reason: "image_pull_failed", message };
   if (error instanceof GpuUnavailableError) return { ok: false, reason: "gpu_unavailable", message };
   if (isGpuError(error)) {
@@ -121,6 +132,7 @@ export function classifyError(
     }
     if (error.status === 404 && /image/i.test(message)) return { ok: false, reason: "image_pull_failed", message };
   }
-  // A duplicate create, an unreachable or failing daemon: not the job's fault, no better code in §1.5.
+  if (isDiskFull(error)) return { ok: false, reason: "disk_full", message: `the node's disk is full: ${message}` };
+  // A duplicate create, an unreachable or failing daemon: not the job's fault, no better code in §5.
   return { ok: false, reason: "internal_error", message };
 }

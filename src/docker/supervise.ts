@@ -4,6 +4,7 @@ import type { Logger } from "../log/mod.ts";
 import { type DockerClient, DockerError } from "./client.ts";
 import { demultiplex, type LogStream, TailBuffer } from "./log_demux.ts";
 import { classifyOutcome, type ContainerOutcome, type EndFacts } from "./outcome.ts";
+import type { StatusMessageOptions } from "./status_message.ts";
 
 /** Options of {@linkcode superviseContainer}. */
 export interface SuperviseOptions {
@@ -19,6 +20,8 @@ export interface SuperviseOptions {
   logMaxBytes: number;
   tailBytes: number;
   logger: Logger;
+  /** Paths a failure message may name (the job's `output_path` and command); other absolute paths are hidden. */
+  statusPaths?: StatusMessageOptions;
   /** Every output line, e.g. for tests or a live view. */
   onLine?: (stream: LogStream, line: string) => void;
   signal?: AbortSignal;
@@ -112,41 +115,47 @@ export async function superviseContainer(
       log.warn("job output beyond the log cap is counted, not logged", { cap_bytes: options.logMaxBytes });
     }
   };
-  const facts: EndFacts = { timeoutMs: options.timeoutMs };
+  const facts: EndFacts = { timeoutMs: options.timeoutMs, statusPaths: options.statusPaths };
   const logCtl = new AbortController();
   let pump: Promise<{ stdoutBytes: number; stderrBytes: number } | undefined> = Promise.resolve(undefined);
+  // Listen before the first call: an abort that lands while the container starts or its logs attach must still stop
+  // it (it then cuts the wait short at once), not be missed by a listener added after it fired.
+  const waitCtl = new AbortController();
+  let stopping: "timeout" | "abort" | undefined;
+  const onAbort = () => {
+    stopping ??= "abort";
+    waitCtl.abort();
+  };
+  options.signal?.addEventListener("abort", onAbort, { once: true });
+  let timer: ReturnType<typeof setTimeout> | undefined;
   try {
     if (options.signal?.aborted) {
       facts.aborted = abortKind(options.signal);
       return classifyOutcome(facts);
     }
     if (options.start) {
+      // An abort during the start cuts it short; the container is then force-removed below.
       await docker.send("POST", `/containers/${id}/start`, { okStatuses: [304], signal: options.signal });
     }
     const startedAt = options.startedAt ?? Date.now();
-    const logs = await docker.request("GET", `/containers/${id}/logs`, {
-      query: { follow: true, stdout: true, stderr: true, tail: options.logTailLines ?? "all" },
-      signal: logCtl.signal,
-    });
-    pump = demultiplex(logs.body!, onLine).catch((error) => {
-      if (!logCtl.signal.aborted) log.warn("job output stream broke", { error: (error as Error).message });
-      return undefined;
-    });
+    if (!stopping) {
+      const logs = await docker.request("GET", `/containers/${id}/logs`, {
+        query: { follow: true, stdout: true, stderr: true, tail: options.logTailLines ?? "all" },
+        signal: logCtl.signal,
+      });
+      pump = demultiplex(logs.body!, onLine).catch((error) => {
+        if (!logCtl.signal.aborted) log.warn("job output stream broke", { error: (error as Error).message });
+        return undefined;
+      });
+    }
     // Wait for the end, the time limit, or an abort — whichever comes first.
-    const waitCtl = new AbortController();
     const remaining = Math.max(0, startedAt + options.timeoutMs - Date.now());
-    let stopping: "timeout" | "abort" | undefined;
-    const timer = setTimeout(() => {
+    timer = setTimeout(() => {
       stopping ??= "timeout";
       waitCtl.abort();
     }, remaining);
-    const onAbort = () => {
-      stopping ??= "abort";
-      waitCtl.abort();
-    };
-    options.signal?.addEventListener("abort", onAbort, { once: true });
     try {
-      // Docker sends the headers at once and the body at the exit: read the body.
+      // Docker sends the headers at once and the body at the exit: read the body. An abort already seen fails it now.
       await docker.json("POST", `/containers/${id}/wait`, {
         query: { condition: "not-running" },
         signal: waitCtl.signal,
@@ -185,8 +194,12 @@ export async function superviseContainer(
   } catch (error) {
     facts.error = error;
     if (options.signal?.aborted) facts.aborted = abortKind(options.signal);
+    // The status gets the message without host paths; the operator's log keeps the daemon's full words.
+    else log.warn("job container failed", { error: error as Error });
     facts.output = { stdoutTail: tails.stdout.text(), stderrTail: tails.stderr.text(), stdoutBytes: 0, stderrBytes: 0 };
   } finally {
+    clearTimeout(timer);
+    options.signal?.removeEventListener("abort", onAbort);
     logCtl.abort();
     await pump;
     await removeContainer(docker, id, log).catch(() => {});

@@ -1,5 +1,5 @@
 /** The `gpu` CLI command: prints the inventory as a table or JSON. */
-import type { Command } from "../cli/command.ts";
+import type { Command } from "../command.ts";
 import type { Config } from "../config/mod.ts";
 import type { DetectOptions } from "./detect.ts";
 import { detectGpus } from "./detect.ts";

@@ -3,7 +3,6 @@ import { z } from "zod";
 import { CID } from "multiformats/cid";
 import type { Job } from "./types.ts";
 import { InvalidJobError } from "./errors.ts";
-import { dockerSpecChecks, type SpecChecks } from "./docker_checks.ts";
 
 /** Job ids: 1–128 letters, digits, `._:-`. */
 export const JOB_ID_PATTERN = /^[A-Za-z0-9._:-]{1,128}$/;
@@ -64,16 +63,24 @@ export interface ParsedJob {
   canonicalFields: Record<string, unknown>;
 }
 
+/** Field checks owned by the Docker component; each throws on a value a container must never see. */
+export interface SpecChecks {
+  imageReference(ref: string): void;
+  outputPath(path: string): string;
+  env(env: Record<string, string>): Record<string, string>;
+}
+
 /** Options for {@linkcode parseJobMessage}. */
 export interface ParseJobOptions {
   maxBytes?: number;
-  checks?: SpecChecks;
+  /** The container-side checks (image reference, output path, env): the Docker component's, injected. */
+  checks: SpecChecks;
 }
 
 const decoder = new TextDecoder("utf-8", { fatal: true });
 
 /** Parses one job message; throws {@linkcode InvalidJobError} (with `jobId` when readable) on anything invalid. */
-export function parseJobMessage(data: Uint8Array, options: ParseJobOptions = {}): ParsedJob {
+export function parseJobMessage(data: Uint8Array, options: ParseJobOptions): ParsedJob {
   const maxBytes = options.maxBytes ?? DEFAULT_MAX_MESSAGE_BYTES;
   if (data.byteLength > maxBytes) {
     throw new InvalidJobError(`Job message is ${data.byteLength} bytes, over the ${maxBytes}-byte limit`, {
@@ -86,11 +93,11 @@ export function parseJobMessage(data: Uint8Array, options: ParseJobOptions = {})
   } catch (cause) {
     throw new InvalidJobError("Job message is not UTF-8 JSON", { cause });
   }
-  return parseJobValue(value, options.checks ?? dockerSpecChecks);
+  return parseJobValue(value, options.checks);
 }
 
 /** Validates an already-decoded JSON value as a job. */
-export function parseJobValue(value: unknown, checks: SpecChecks = dockerSpecChecks): ParsedJob {
+export function parseJobValue(value: unknown, checks: SpecChecks): ParsedJob {
   if (typeof value !== "object" || value === null || Array.isArray(value)) {
     throw new InvalidJobError("Job message must be a JSON object");
   }
@@ -109,9 +116,10 @@ export function parseJobValue(value: unknown, checks: SpecChecks = dockerSpecChe
     return snake ?? camel;
   };
   const jobIdValue = pick(w.job_id, w.jobId, "job_id");
-  if (jobIdValue === undefined) fail("Missing field job_id");
+  if (jobIdValue === undefined) fail("Missing field job_id (jobId)");
   const imageName = pick(w.image_name, w.dockerImage, "image_name");
-  if (!imageName) fail("Missing field image_name");
+  // The Lamda backend's dispatcher sends `dockerImage: ""` today: say which field, in both spellings.
+  if (!imageName) fail("Missing field image_name (dockerImage): the job names no Docker image to run");
   // Empty strings are what older dispatchers send for "no input" / "default path".
   const inputCid = pick(w.input_file_cid, w.inputFileCID, "input_file_cid") || undefined;
   const outputPathRaw = pick(w.output_path, w.outputPath, "output_path") || undefined;

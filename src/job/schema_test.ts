@@ -2,7 +2,12 @@ import assert from "node:assert/strict";
 import fc from "fast-check";
 import { CID } from "multiformats/cid";
 import { InvalidJobError } from "./errors.ts";
-import { JOB_ID_PATTERN, parseJobMessage, parseJobValue } from "./schema.ts";
+import { JOB_ID_PATTERN, parseJobMessage, type ParseJobOptions, parseJobValue } from "./schema.ts";
+import { dockerSpecChecks } from "../docker/mod.ts";
+
+/** Parses with the real Docker checks, as the agent does. */
+const parseChecked = (data: Uint8Array, options: Partial<ParseJobOptions> = {}) =>
+  parseJobMessage(data, { checks: dockerSpecChecks, ...options });
 
 const enc = (v: unknown) => new TextEncoder().encode(typeof v === "string" ? v : JSON.stringify(v));
 const CID_V0 = "QmYwAPJzv5CZsnA625s3Xf2nemtYgPpHdWEz79ojWnPbdG";
@@ -10,7 +15,7 @@ const CID_V1 = "bafybeigdyrzt5sfp7udm7hu76uh7y26nf3efuylqabf3oclgtqy55fbzdi";
 
 function invalid(value: unknown): InvalidJobError {
   try {
-    parseJobMessage(enc(value));
+    parseChecked(enc(value));
   } catch (error) {
     assert.ok(error instanceof InvalidJobError, `expected InvalidJobError, got ${error}`);
     return error;
@@ -19,15 +24,15 @@ function invalid(value: unknown): InvalidJobError {
 }
 
 Deno.test("seed-format message parses with the default output path", () => {
-  const { job } = parseJobMessage(enc({ job_id: "j-1", image_name: "busybox:1.36", input_file_cid: CID_V0 }));
+  const { job } = parseChecked(enc({ job_id: "j-1", image_name: "busybox:1.36", input_file_cid: CID_V0 }));
   assert.deepEqual(job, { jobId: "j-1", imageName: "busybox:1.36", inputFileCid: CID_V0, outputPath: "/output" });
 });
 
 Deno.test("camelCase dispatcher message gives the same job as the snake_case one", () => {
-  const camel = parseJobMessage(
+  const camel = parseChecked(
     enc({ jobId: "j-2", dockerImage: "ghcr.io/lamda/sd:v1", inputFileCID: CID_V1, outputPath: "/out/" }),
   );
-  const snake = parseJobMessage(
+  const snake = parseChecked(
     enc({ job_id: "j-2", image_name: "ghcr.io/lamda/sd:v1", input_file_cid: CID_V1, output_path: "/out/" }),
   );
   assert.deepEqual(camel, snake);
@@ -35,13 +40,13 @@ Deno.test("camelCase dispatcher message gives the same job as the snake_case one
 });
 
 Deno.test("empty input CID and output path mean none and the default", () => {
-  const { job } = parseJobMessage(enc({ job_id: "a", image_name: "busybox", input_file_cid: "", output_path: "" }));
+  const { job } = parseChecked(enc({ job_id: "a", image_name: "busybox", input_file_cid: "", output_path: "" }));
   assert.equal(job.inputFileCid, undefined);
   assert.equal(job.outputPath, "/output");
 });
 
 Deno.test("optional extensions are validated and normalized; unknown fields ignored", () => {
-  const { job } = parseJobMessage(enc({
+  const { job } = parseChecked(enc({
     job_id: "x",
     image_name: "busybox",
     command: ["sh", "-c", "echo hi"],
@@ -100,11 +105,11 @@ Deno.test("hostile image names are rejected before any Docker call", () => {
 Deno.test("oversize messages are rejected and still name their job id", () => {
   const big = JSON.stringify({ job_id: "big-1", image_name: "busybox", pad: "x".repeat(70_000) });
   assert.equal(invalid(big).jobId, "big-1");
-  assert.throws(() => parseJobMessage(enc({ job_id: "ok", image_name: "busybox" }), { maxBytes: 10 }), InvalidJobError);
+  assert.throws(() => parseChecked(enc({ job_id: "ok", image_name: "busybox" }), { maxBytes: 10 }), InvalidJobError);
 });
 
 Deno.test("invalid UTF-8 is rejected", () => {
-  assert.throws(() => parseJobMessage(new Uint8Array([0x7b, 0xff, 0xfe, 0x7d])), InvalidJobError);
+  assert.throws(() => parseChecked(new Uint8Array([0x7b, 0xff, 0xfe, 0x7d])), InvalidJobError);
 });
 
 const validJob = fc.record({
@@ -154,7 +159,7 @@ Deno.test("10,000 generated and mutated payloads: a valid job or an InvalidJobEr
     fc.property(payload, (text) => {
       let job;
       try {
-        job = parseJobMessage(enc(text)).job;
+        job = parseChecked(enc(text)).job;
       } catch (error) {
         if (!(error instanceof InvalidJobError)) throw error;
         rejected++;
@@ -176,12 +181,22 @@ Deno.test("a readable job id survives any invalid field next to it", () => {
   fc.assert(
     fc.property(fc.stringMatching(/^[A-Za-z0-9._:-]{1,30}$/), fc.anything(), (id, junk) => {
       try {
-        parseJobValue({ job_id: id, image_name: junk === "busybox" ? 1 : junk });
+        parseJobValue({ job_id: id, image_name: junk === "busybox" ? 1 : junk }, dockerSpecChecks);
       } catch (error) {
         assert.ok(error instanceof InvalidJobError);
         assert.equal(error.jobId, id);
       }
     }),
     { numRuns: 500 },
+  );
+});
+
+Deno.test("the Lamda backend's message today (camelCase, dockerImage and inputFileCID empty) names the missing image", () => {
+  const message = { jobId: "backend-1", dockerImage: "", inputFileCID: "" };
+  assert.throws(
+    () => parseChecked(enc(message)),
+    (e: unknown) =>
+      e instanceof InvalidJobError && e.jobId === "backend-1" &&
+      /Missing field image_name \(dockerImage\)/.test(e.message),
   );
 });

@@ -5,7 +5,7 @@
 import { getAddress, verifyMessage } from "ethers";
 import type { Signer } from "ethers";
 import { parseJobValue } from "./schema.ts";
-import type { SpecChecks } from "./docker_checks.ts";
+import type { SpecChecks } from "./schema.ts";
 
 /** Prefix of the signed text for jobs; binds a signature to this purpose and version. */
 export const JOB_SIGNING_PREFIX = "lamda-job-v1\n";
@@ -62,7 +62,7 @@ export function isAllowedSigner(signer: string | undefined, allowed: readonly st
 export async function signJob<T extends Record<string, unknown>>(
   fields: T,
   wallet: Pick<Signer, "signMessage">,
-  checks?: SpecChecks,
+  checks: SpecChecks,
 ): Promise<T & { signature: string }> {
   const { signature: _drop, ...unsigned } = fields;
   const { canonicalFields } = parseJobValue(unsigned, checks);

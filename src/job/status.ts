@@ -11,10 +11,10 @@ export interface StatusTimings {
 }
 
 /** A status message as published. */
-export interface StatusMessage {
+export interface StatusMessage<S extends WireStatus = WireStatus> {
   agent_address: string;
   job_id: string;
-  status: WireStatus;
+  status: S;
   output_cid: string;
   timestamp: string;
   attempt: number;
@@ -27,10 +27,10 @@ export interface StatusMessage {
 }
 
 /** Input of {@linkcode buildStatus}. */
-export interface StatusInput {
+export interface StatusInput<S extends WireStatus = WireStatus> {
   agentAddress: string;
   jobId: string;
-  status: WireStatus;
+  status: S;
   attempt: number;
   outputCid?: string;
   stage?: JobState;
@@ -57,8 +57,8 @@ const SEED_AND_OWN = new Set([
 ]);
 
 /** Builds a status message; executor `extra` fields are added but never replace the contract's fields. */
-export function buildStatus(input: StatusInput): StatusMessage {
-  const msg: StatusMessage = {
+export function buildStatus<S extends WireStatus>(input: StatusInput<S>): StatusMessage<S> {
+  const msg: StatusMessage<S> = {
     agent_address: input.agentAddress,
     job_id: input.jobId,
     status: input.status,
@@ -78,4 +78,20 @@ export function buildStatus(input: StatusInput): StatusMessage {
 /** The JetStream dedupe id of a status: `<job_id>:<attempt>:<status>`. */
 export function statusMsgId(jobId: string, attempt: number, status: WireStatus): string {
   return `${jobId}:${attempt}:${status}`;
+}
+
+/** A status's timings from its journal record: received, started and finished (now), and the queued and run spans. */
+export function jobTimings(
+  rec: { receivedAt: number; startedAt?: number } | undefined,
+  now = Date.now(),
+): StatusTimings {
+  const iso = (ms?: number) => (ms === undefined ? undefined : new Date(ms).toISOString());
+  const started = rec?.startedAt;
+  return {
+    received_at: iso(rec?.receivedAt),
+    started_at: iso(started),
+    finished_at: iso(now),
+    queued_ms: started !== undefined && rec ? started - rec.receivedAt : undefined,
+    run_ms: started !== undefined ? now - started : undefined,
+  };
 }

@@ -22,26 +22,8 @@ export function isTerminal(state: JobState): state is "completed" | "failed" {
   return state === "completed" || state === "failed";
 }
 
-/** Machine-readable failure reasons (docs/wire-contract.md §5), plus `internal_error` for an executor that threw. */
-export const FAILURE_REASONS = [
-  "invalid_job",
-  "rejected",
-  "image_pull_failed",
-  "input_fetch_failed",
-  "input_integrity_failed",
-  "gpu_unavailable",
-  "timeout",
-  "oom",
-  "nonzero_exit",
-  "output_too_large",
-  "upload_failed",
-  "cancelled",
-  "agent_shutdown",
-  "agent_restart",
-  "internal_error",
-] as const;
-/** One of {@linkcode FAILURE_REASONS}. */
-export type FailureReason = typeof FAILURE_REASONS[number];
+export { FAILURE_REASONS, type FailureReason, isFailureReason } from "../reasons.ts";
+import type { FailureReason } from "../reasons.ts";
 
 /** The status vocabulary on the wire: the seed's three values. */
 export type WireStatus = "processing" | "completed" | "failed";
@@ -87,15 +69,17 @@ export interface ExecutionContext {
   /** Records the stage in the journal; call it (and await it) before the stage's side effect. */
   progress(stage: JobStage): Promise<void>;
   /**
-   * Set when an earlier process left this attempt unfinished: the journal state it had reached. The executor then
-   * finishes that attempt (re-attach to its container, or collect its output) instead of starting it again.
+   * Set when an earlier process left this attempt unfinished past the point of no return (see resume.ts): finish it —
+   * re-attach to its container, or upload the output it left — instead of starting it again.
    */
-  resumeFrom?: JobState;
+  resume?: "reattach" | "upload";
 }
 
 /** Runs one job (Docker + IPFS in the agent; small fakes in tests). */
 export interface JobExecutor {
   execute(job: Job, ctx: ExecutionContext): Promise<JobOutcome>;
+  /** Called once a job's terminal status is journaled: drop what it kept for a retry (its spooled output). */
+  cleanup?(jobId: string): Promise<void>;
 }
 
 /** Why a running job's signal was aborted. */

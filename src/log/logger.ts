@@ -29,12 +29,17 @@ export interface LoggerOptions {
   redactor?: Redactor;
 }
 
+/** What a secret is shown as, wherever it is hidden (log lines, printed config, error texts). */
+export const REDACTED = "[REDACTED]";
+
 /**
- * Replaces every registered secret value in strings with `[REDACTED]`.
+ * Replaces every registered secret value in strings with {@linkcode REDACTED}: the one redactor of the process.
  * Shared by a logger and all of its children, so a secret registered once is hidden everywhere.
  */
 export class Redactor {
   #secrets = new Set<string>();
+  /** Longest first, so a secret holding another (`user:pass`, `pass`) is hidden whole. */
+  #ordered: string[] | undefined;
 
   /** Registers a secret; values shorter than 4 characters are ignored to avoid redacting noise. */
   add(secret: string | undefined): void {
@@ -43,16 +48,18 @@ export class Redactor {
       // Hex keys also travel without (or with) their 0x prefix and in lower case.
       if (/^0x[0-9a-fA-F]+$/.test(secret)) this.#secrets.add(secret.slice(2));
       else if (/^[0-9a-fA-F]{64}$/.test(secret)) this.#secrets.add(`0x${secret}`);
+      this.#ordered = undefined;
     }
   }
 
   /** Returns `text` with every secret replaced. */
   text(text: string): string {
+    this.#ordered ??= [...this.#secrets].sort((a, b) => b.length - a.length);
     let out = text;
-    for (const secret of this.#secrets) {
-      if (out.includes(secret)) out = out.split(secret).join("[REDACTED]");
+    for (const secret of this.#ordered) {
+      if (out.includes(secret)) out = out.split(secret).join(REDACTED);
       const lower = secret.toLowerCase();
-      if (lower !== secret && out.includes(lower)) out = out.split(lower).join("[REDACTED]");
+      if (lower !== secret && out.includes(lower)) out = out.split(lower).join(REDACTED);
     }
     return out;
   }

@@ -80,3 +80,12 @@ Deno.test("an error whose message repeats its cause's is logged with the sentenc
   assert.equal(text.split("no Docker daemon").length - 1, 2, "the msg and the outermost error only");
   assert.equal(text.split("No such file or directory").length - 1, 1, "the OS cause once");
 });
+
+Deno.test("a secret that holds another is hidden whole, whatever the order they were registered in", () => {
+  const writer = new MemoryWriter();
+  const logger = new Logger({ writer });
+  logger.redactor.add("hunter22");
+  logger.redactor.add("agent-user:hunter22");
+  logger.info("connecting to nats://agent-user:hunter22@nats:4222");
+  assert.equal(writer.records[0].msg, "connecting to nats://[REDACTED]@nats:4222");
+});

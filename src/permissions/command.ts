@@ -1,5 +1,5 @@
 /** `permissions`: prints the exact Deno permissions the loaded configuration needs, as flags or JSON. */
-import type { Command } from "../cli/command.ts";
+import type { Command } from "../command.ts";
 import { permissionFlags } from "./derive.ts";
 import { shellLine } from "./permission_set.ts";
 

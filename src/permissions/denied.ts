@@ -5,6 +5,7 @@
 import { resolvePath } from "./audit.ts";
 import { type PermissionSource, permissionSources } from "./derive.ts";
 import { shellLine } from "./permission_set.ts";
+import type { Config } from "../config/mod.ts";
 
 /** An access the sandbox refused. */
 export interface DeniedAccess {
@@ -73,7 +74,7 @@ export function deniedAccess(error: unknown): DeniedAccess | undefined {
  * (the same derivation `permissions` prints) and the command that prints the flags. Undefined for any other error.
  * Prints names, paths and `host:port`s only, never a value of a secret variable.
  */
-export function explainDenial(error: unknown, config: object, options: ExplainOptions): DenialReport | undefined {
+export function explainDenial(error: unknown, config: Config, options: ExplainOptions): DenialReport | undefined {
   const denied = deniedAccess(error);
   if (!denied) return undefined;
   let sources: PermissionSource[] = [];

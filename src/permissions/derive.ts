@@ -1,12 +1,8 @@
 /** Derives the exact permission set one configuration needs: paths, hosts and sockets taken from the config itself. */
-import { parseHostPort } from "../agent/http.ts";
-import { varList } from "../config/mod.ts";
+import { type Config, type ConfigKey, parseHostPort, varList } from "../config/mod.ts";
 import { resolvePath } from "./audit.ts";
 import { PermissionsError } from "./errors.ts";
 import { IGNORED_ENV, type PermissionSet, permissionSetToFlags, unique } from "./permission_set.ts";
-
-/** The HTTP endpoint address assumed when the config has none (the agent's documented default). */
-export const DEFAULT_HTTP_ADDR = "127.0.0.1:9464";
 
 /** Options of {@linkcode permissionFlags}. */
 export interface PermissionFlagsOptions {
@@ -22,7 +18,7 @@ export interface PermissionFlags extends PermissionSet {
 }
 
 /** Config keys holding files the agent reads (credentials, keys, certificates); absent keys are skipped. */
-export const READ_FILE_KEYS: readonly string[] = [
+export const READ_FILE_KEYS: readonly ConfigKey[] = [
   "keystore",
   "keystorePasswordFile",
   "natsCreds",
@@ -41,11 +37,8 @@ export interface PermissionSource {
   variable: string;
 }
 
-/**
- * The permission set a config needs, as data and as flags. Pure: reads nothing but its arguments.
- * Config keys are read defensively (a key another component has not added yet falls back to its default).
- */
-export function permissionFlags(config: object, options: PermissionFlagsOptions): PermissionFlags {
+/** The permission set a config needs, as data and as flags. Pure: reads nothing but its arguments. */
+export function permissionFlags(config: Config, options: PermissionFlagsOptions): PermissionFlags {
   const sources = permissionSources(config, options);
   const of = (kind: PermissionSource["kind"]) => unique(sources.filter((s) => s.kind === kind).map((s) => s.entry));
   const set: PermissionSet = {
@@ -61,52 +54,47 @@ export function permissionFlags(config: object, options: PermissionFlagsOptions)
 }
 
 /** Every path, host and executable a config makes the agent touch, each with the variable it comes from. */
-export function permissionSources(config: object, options: PermissionFlagsOptions): PermissionSource[] {
-  const c = config as Record<string, unknown>;
+export function permissionSources(config: Config, options: PermissionFlagsOptions): PermissionSource[] {
   const abs = (p: string) => absolute(p, options.cwd);
   const out: PermissionSource[] = [];
-  const add = (kind: PermissionSource["kind"], variable: string, ...entries: string[]) => {
+  const envName = new Map<string, string>(varList().map(([key, spec]) => [key, spec.env]));
+  const add = (kind: PermissionSource["kind"], key: ConfigKey | "--env-file", ...entries: string[]) => {
+    const variable = envName.get(key) ?? key;
     for (const entry of entries) out.push({ kind, entry, variable });
   };
-  const envName = new Map<string, string>(varList().map(([key, spec]) => [key, spec.env]));
-  const name = (key: string) => envName.get(key) ?? key;
 
-  const dataDir = abs(str(c.dataDir) ?? "./data");
-  add("read", name("dataDir"), dataDir);
+  const dataDir = abs(config.dataDir);
+  add("read", "dataDir", dataDir);
   add("read", "--env-file", abs(options.envFile));
-  add("write", name("dataDir"), dataDir);
+  add("write", "dataDir", dataDir);
   for (const key of READ_FILE_KEYS) {
-    const file = str(c[key]);
-    if (file) add("read", name(key), abs(file));
+    const file = config[key];
+    if (typeof file === "string" && file !== "") add("read", key, abs(file));
   }
 
-  const docker = str(c.dockerHost) ?? "unix:///var/run/docker.sock";
+  const docker = config.dockerHost;
   if (docker.startsWith("unix://")) {
     // Deno 2.9: a unix socket needs read+write on its path, net on `unix:<path>`, and localhost:80 for the HTTP request
     // line; the path string must be the one the code connects to, so it is not resolved.
     const socket = docker.slice("unix://".length);
-    add("read", name("dockerHost"), socket);
-    add("write", name("dockerHost"), socket);
-    add("net", name("dockerHost"), `unix:${socket}`, "localhost:80");
+    add("read", "dockerHost", socket);
+    add("write", "dockerHost", socket);
+    add("net", "dockerHost", `unix:${socket}`, "localhost:80");
   } else {
-    add("net", name("dockerHost"), hostPort(docker.replace(/^tcp:/, "http:"), { http: 2375 }));
+    add("net", "dockerHost", hostPort(docker.replace(/^tcp:/, "http:"), { http: 2375 }));
   }
 
-  for (const u of strs(c.natsServers, ["nats://127.0.0.1:4222"])) {
-    add("net", name("natsServers"), hostPort(u, { nats: 4222, tls: 4222, ws: 80, wss: 443 }));
+  for (const u of config.natsServers) {
+    add("net", "natsServers", hostPort(u, { nats: 4222, tls: 4222, ws: 80, wss: 443 }));
   }
-  for (const u of strs(c.rpcUrls, ["https://opbnb-testnet-rpc.bnbchain.org"])) add("net", name("rpcUrls"), hostPort(u));
-  const pinataGateway = str(c.pinataGateway);
-  if (pinataGateway) add("net", name("pinataGateway"), hostPort(pinataGateway));
-  for (const u of strs(c.ipfsGateways, ["https://gateway.pinata.cloud"])) {
-    add("net", name("ipfsGateways"), hostPort(u));
-  }
-  add("net", name("pinataApiUrl"), hostPort(str(c.pinataApiUrl) ?? "https://api.pinata.cloud"));
-  const httpAddr = "httpAddr" in c ? str(c.httpAddr) : DEFAULT_HTTP_ADDR;
-  if (httpAddr) add("net", name("httpAddr"), listenAddr(httpAddr));
+  for (const u of config.rpcUrls) add("net", "rpcUrls", hostPort(u));
+  if (config.pinataGateway) add("net", "pinataGateway", hostPort(config.pinataGateway));
+  for (const u of config.ipfsGateways) add("net", "ipfsGateways", hostPort(u));
+  add("net", "pinataApiUrl", hostPort(config.pinataApiUrl));
+  if (config.httpAddr) add("net", "httpAddr", listenAddr(config.httpAddr));
 
-  const smi = str(c.nvidiaSmiPath) ?? "nvidia-smi";
-  add("run", name("nvidiaSmiPath"), smi.includes("/") ? abs(smi) : smi);
+  const smi = config.nvidiaSmiPath;
+  add("run", "nvidiaSmiPath", smi.includes("/") ? abs(smi) : smi);
   return out;
 }
 
@@ -143,14 +131,4 @@ export function listenAddr(addr: string): string {
 
 function absolute(path: string, cwd: string | undefined): string {
   return cwd === undefined ? path : resolvePath(path, cwd);
-}
-
-function str(v: unknown): string | undefined {
-  return typeof v === "string" && v.trim() !== "" ? v.trim() : undefined;
-}
-
-function strs(v: unknown, fallback: string[]): string[] {
-  if (Array.isArray(v)) return v.filter((x): x is string => typeof x === "string");
-  const s = str(v);
-  return s ? s.split(",").map((x) => x.trim()).filter(Boolean) : fallback;
 }

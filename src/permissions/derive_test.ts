@@ -66,24 +66,27 @@ Deno.test("an operator's .env moves every path, socket and host into the flags",
 });
 
 Deno.test("a tcp Docker host needs no socket paths, only its host:port", () => {
-  const d = permissionFlags({ dockerHost: "tcp://docker.internal:2376", dataDir: "./data" }, { envFile: ".env" });
+  const { config } = loadConfig({ env: { DOCKER_HOST: "tcp://docker.internal:2376" }, cwd: CWD });
+  const d = permissionFlags(config, { envFile: ".env" });
   assert.ok(d.net.includes("docker.internal:2376"));
   assert.ok(!d.net.includes("localhost:80"));
   assert.ok(!d.read.some((p) => p.endsWith(".sock")));
-  assert.deepEqual(d.write, ["./data"], "without cwd relative paths stay relative");
+  assert.deepEqual(d.write, ["/srv/agent/data"], "DATA_DIR comes resolved from the config");
 });
 
-Deno.test("config keys not in the schema yet fall back to the documented defaults", () => {
-  const d = permissionFlags({}, { envFile: ".env" });
-  assert.deepEqual(d.read, ["./data", ".env", "/var/run/docker.sock"]);
+Deno.test("the defaults come from the config schema, and an empty HTTP_ADDR needs no listen permission", () => {
+  const { config } = loadConfig({ cwd: CWD });
+  const d = permissionFlags(config, { envFile: ".env" });
+  assert.deepEqual(d.read, ["/srv/agent/data", ".env", "/var/run/docker.sock"]);
   assert.ok(d.net.includes("127.0.0.1:9464"), "HTTP_ADDR default");
   assert.ok(d.net.includes("127.0.0.1:4222"), "NATS default");
   assert.deepEqual(d.run, ["nvidia-smi"]);
-  assert.deepEqual(permissionFlags({ httpAddr: undefined }, { envFile: ".env" }).net.includes("127.0.0.1:9464"), false);
+  const off = loadConfig({ env: { HTTP_ADDR: "" }, cwd: CWD }).config;
+  assert.equal(permissionFlags(off, { envFile: ".env" }).net.includes("127.0.0.1:9464"), false);
 });
 
 Deno.test("env flags list every schema variable and nothing else", () => {
-  const d = permissionFlags({}, { envFile: ".env" });
+  const d = permissionFlags(loadConfig({ cwd: CWD }).config, { envFile: ".env" });
   const names = varList().map(([, s]) => s.env);
   assert.ok(d.flags.includes(`--allow-env=${names.join(",")}`));
   assert.ok(d.flags.includes("--ignore-env=WS_NO_BUFFER_UTIL,WS_NO_UTF_8_VALIDATE"));

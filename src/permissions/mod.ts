@@ -1,7 +1,6 @@
 /** Least privilege: the agent's Deno permission set, the flags a configuration needs, and permission audits. */
 export { permissionsCommand } from "./command.ts";
 export {
-  DEFAULT_HTTP_ADDR,
   hostPort,
   listenAddr,
   type PermissionFlags,

@@ -1,7 +1,12 @@
 /** The storage component's error: one wire reason code (docs/wire-contract.md §5) and a finer detail code. */
 
+import type { FailureReason } from "../reasons.ts";
+
 /** Reason codes the storage component can produce, as published on `failed` statuses. */
-export type StorageReason = "input_fetch_failed" | "input_integrity_failed" | "output_too_large" | "upload_failed";
+export type StorageReason = Extract<
+  FailureReason,
+  "input_fetch_failed" | "input_integrity_failed" | "output_too_large" | "upload_failed"
+>;
 
 /** Finer classification kept for logs, tests and retry decisions. */
 export type StorageDetail =

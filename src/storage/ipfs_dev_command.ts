@@ -1,5 +1,5 @@
 /** `lamda-node-agent ipfs-dev`: runs the local IPFS service until interrupted. */
-import type { Command } from "../cli/command.ts";
+import type { Command } from "../command.ts";
 import { startDevIpfs } from "./dev_service.ts";
 
 /** The `ipfs-dev` command. */

@@ -32,8 +32,13 @@ export class OutputSpool {
     this.root = `${dataDir}/spool`;
   }
 
+  /** Whether `jobId` can name a spool entry (the job id grammar, never `.` or `..`). */
+  static isEntryName(jobId: string): boolean {
+    return JOB_ID.test(jobId) && jobId !== "." && jobId !== "..";
+  }
+
   #entry(jobId: string): string {
-    if (!JOB_ID.test(jobId) || jobId === "." || jobId === "..") {
+    if (!OutputSpool.isEntryName(jobId)) {
       throw new Error(`Invalid job id ${JSON.stringify(jobId)}`);
     }
     return `${this.root}/${jobId}`;
@@ -99,11 +104,11 @@ export class OutputSpool {
     });
   }
 
-  /** Deletes outputs spooled more than `ttlMs` ago; returns their job ids. */
-  async expire(ttlMs: number, now = Date.now()): Promise<string[]> {
+  /** Deletes outputs spooled more than `ttlMs` ago, but those of `busy` jobs; returns their job ids. */
+  async expire(ttlMs: number, now = Date.now(), busy: ReadonlySet<string> = new Set()): Promise<string[]> {
     const gone: string[] = [];
     for (const item of await this.list()) {
-      if (now - item.createdAt > ttlMs) {
+      if (now - item.createdAt > ttlMs && !busy.has(item.jobId)) {
         await this.remove(item.jobId);
         gone.push(item.jobId);
       }

@@ -1,7 +1,8 @@
 /** Pinata's pinning API: `pinFileToIPFS` as a streamed directory upload with retries, and `testAuthentication`. */
+import { readBodyPrefix } from "../http_body.ts";
 import { timeoutSignal } from "../timers.ts";
 import { z } from "zod";
-import type { Logger, TransferProgress } from "../log/mod.ts";
+import { type Logger, Redactor, type TransferProgress } from "../log/mod.ts";
 import { backoffDelay, retryAfterMs } from "./backoff.ts";
 import { sleep } from "../timers.ts";
 import { StorageError } from "./errors.ts";
@@ -54,9 +55,13 @@ const PinResponse = z.object({ IpfsHash: z.string().min(1), PinSize: z.number(),
 /** A client of Pinata's pinning API (or the local IPFS service, which speaks the same). */
 export class PinataClient {
   #opts: PinataClientOptions;
+  /** The logger's (shared with the process), so the JWT is hidden in error texts and log lines alike. */
+  #redactor: Redactor;
 
   constructor(options: PinataClientOptions) {
     this.#opts = options;
+    this.#redactor = options.logger?.redactor ?? new Redactor();
+    this.#redactor.add(options.jwt);
   }
 
   /** Checks the JWT with `GET /data/testAuthentication`. */
@@ -152,7 +157,7 @@ export class PinataClient {
 
   async #check(res: Response): Promise<void> {
     if (res.ok) return;
-    const text = this.#clean((await res.text().catch(() => "")).slice(0, 300));
+    const text = this.#clean((await readBodyPrefix(res)).slice(0, 300));
     const s = res.status;
     if (s === 401 || s === 403) {
       throw new StorageError("upload_failed", "unauthorized", `Pinata rejected the JWT (HTTP ${s}): ${text}`, {
@@ -170,9 +175,8 @@ export class PinataClient {
     );
   }
 
-  /** Error text with the JWT removed, whatever echoed it. */
+  /** Error text with the JWT (and every other registered secret) removed, whatever echoed it. */
   #clean(value: unknown): string {
-    const text = value instanceof Error ? value.message : String(value);
-    return this.#opts.jwt ? text.split(this.#opts.jwt).join("[REDACTED]") : text;
+    return this.#redactor.text(value instanceof Error ? value.message : String(value));
   }
 }

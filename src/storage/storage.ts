@@ -87,6 +87,8 @@ export class Storage {
   #pinata: PinataClient;
   // Backoff between gateway rounds; tests shorten it.
   #fetchBackoffMs: number;
+  /** Jobs whose spooled output is being uploaded now: expiry leaves them alone. */
+  #uploading = new Set<string>();
 
   constructor(config: StorageConfig, logger: Logger, options: { fetchBackoffMs?: number } = {}) {
     this.#config = config;
@@ -151,6 +153,15 @@ export class Storage {
 
   /** Uploads a spooled output (after a restart, or a retry later); removes it once uploaded. */
   async resumeUpload(jobId: string, options: ResumeOptions = {}): Promise<UploadResult> {
+    this.#uploading.add(jobId);
+    try {
+      return await this.#upload(jobId, options);
+    } finally {
+      this.#uploading.delete(jobId);
+    }
+  }
+
+  async #upload(jobId: string, options: ResumeOptions): Promise<UploadResult> {
     const signal = options.signal;
     const item = await this.spool.get(jobId);
     if (!item) throw new StorageError("upload_failed", "unsupported", `No spooled output for job ${jobId}`);
@@ -206,9 +217,24 @@ export class Storage {
     return this.spool.list();
   }
 
-  /** Deletes spooled outputs older than OUTPUT_SPOOL_TTL; returns their job ids. */
+  /**
+   * Deletes a job's spooled output, if any: the job reached a terminal status, so nothing will upload it any more (a
+   * shutdown or cancel during the upload leaves it there). Returns whether there was one. Never throws for an id
+   * that cannot have an entry.
+   */
+  async removeSpooled(jobId: string): Promise<boolean> {
+    if (!OutputSpool.isEntryName(jobId)) return false;
+    const had = await this.spool.get(jobId).then((item) => item !== undefined, () => true);
+    await this.spool.remove(jobId);
+    return had;
+  }
+
+  /**
+   * Deletes spooled outputs older than OUTPUT_SPOOL_TTL, except one being uploaded right now; returns their job ids.
+   * Cheap (one directory listing, one small read per entry): run it at start-up and then periodically (hourly).
+   */
   expireSpool(now = Date.now()): Promise<string[]> {
-    return this.spool.expire(this.#config.outputSpoolTtl, now);
+    return this.spool.expire(this.#config.outputSpoolTtl, now, this.#uploading);
   }
 
   /** Checks the Pinata JWT. */

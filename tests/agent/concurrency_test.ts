@@ -1,4 +1,7 @@
-/** 20 jobs through 4 slots on a real local network: all complete, at most 4 containers at once, one job per GPU. */
+/**
+ * 20 jobs through 4 slots on a real local network, on a CPU-only node where MAX_CONCURRENT_JOBS alone sets the slots:
+ * all complete, exactly 4 containers at once at the peak, none holding a GPU.
+ */
 import assert from "node:assert/strict";
 import { AgentProcess } from "../support/agent_process.ts";
 import { DOCKER_HOST, dockerMissing } from "../support/docker.ts";
@@ -15,7 +18,7 @@ const SLOTS = 4;
 
 Deno.test({
   name:
-    "20 jobs, 4 slots: all complete, never more than 4 job containers at once, each GPU id held by one job at a time",
+    "CPU-only node, MAX_CONCURRENT_JOBS=4 (CPU_ONLY_SLOTS left at 1): 20 jobs complete, 4 containers at once, no GPU",
   ignore: !ready,
   async fn() {
     // A key no other suite uses: an agent removes its address's containers that its own journal does not know.
@@ -24,7 +27,7 @@ Deno.test({
     try {
       await using events = await DockerEvents.open(DOCKER_HOST, `lamda.agent=${net.agentAddress}`);
       await using agent = AgentProcess.start({
-        env: net.agentEnv(dataDir, { MAX_CONCURRENT_JOBS: String(SLOTS), CPU_ONLY_SLOTS: String(SLOTS) }),
+        env: net.agentEnv(dataDir, { MAX_CONCURRENT_JOBS: String(SLOTS), CPU_ONLY_SLOTS: "1" }),
       });
       await agent.ready();
       await using watch = await StatusWatch.open(net.nats.url);
@@ -43,32 +46,12 @@ Deno.test({
       // Docker's own event stream: replaying start/die in order, at most SLOTS containers ran at once.
       assert.equal(events.of("create").length, JOBS, "one container per job");
       const max = events.maxRunning();
-      assert.ok(max <= SLOTS, `${max} containers ran at once`);
-      assert.ok(max >= 2, `the slots were used in parallel (max ${max})`);
+      assert.equal(max, SLOTS, `MAX_CONCURRENT_JOBS containers ran at once (max ${max})`);
 
-      // The agent's log, written in order by one process: "Job started" (gpus) … "Job finished" per job.
-      const holder = new Map<string, string>();
-      const used = new Set<string>();
-      let startedCount = 0;
-      for (const r of agent.records()) {
-        const jobId = r.job_id as string;
-        if (r.msg === "Job started") {
-          startedCount++;
-          const gpus = r.gpus as string[];
-          assert.equal(gpus.length, 1, JSON.stringify(r));
-          for (const g of gpus) {
-            assert.match(g, /^cpu-[0-3]$/);
-            assert.equal(holder.get(g), undefined, `${g} given to ${jobId} while ${holder.get(g)} holds it`);
-            holder.set(g, jobId);
-            used.add(g);
-          }
-        } else if (r.msg === "Job finished") {
-          for (const [g, holderId] of holder) if (holderId === jobId) holder.delete(g);
-        }
-      }
-      assert.equal(startedCount, JOBS);
-      assert.equal(holder.size, 0, "every GPU was released");
-      assert.ok(used.size >= 2, `more than one pseudo GPU was used: ${[...used]}`);
+      // The agent's log: every job started without a GPU (a CPU-only node has none to give).
+      const started = agent.records().filter((r) => r.msg === "Job started");
+      assert.equal(started.length, JOBS);
+      for (const r of started) assert.deepEqual(r.gpus, [], JSON.stringify(r));
 
       for (const id of ids) assert.deepEqual(await jobContainers(DOCKER_HOST, id), [], `no container left for ${id}`);
       agent.signal("SIGTERM");

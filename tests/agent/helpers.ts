@@ -113,8 +113,8 @@ export async function jobConsumerState(
   stream = "LAMDA_JOBS",
 ): Promise<{ pending: number; ackPending: number }> {
   const { jetstreamManager } = await import("@nats-io/jetstream");
-  const { durableName } = await import("../../src/bus/mod.ts");
-  const info = await (await jetstreamManager(nc)).consumers.info(stream, durableName(address));
+  const { durableConsumers } = await import("../../src/bus/mod.ts");
+  const info = await (await jetstreamManager(nc)).consumers.info(stream, durableConsumers(address)[0].durable);
   return { pending: info.num_pending, ackPending: info.num_ack_pending };
 }
 

@@ -1,5 +1,5 @@
 /**
- * `submit`, `follow` and `cancel` in-process against a real nats-server and a real JobService (fake executor, no
+ * `submit`, `follow` and `cancel` in-process against a real nats-server and a real job runner (fake executor, no
  * Docker): Ctrl-C leaves the job running and says how to get back to it, a dropped NATS link is told and (with the
  * status stream) misses nothing, a bad image is refused before anything moves, the input upload and the output
  * fetch go through the local IPFS service.
@@ -9,7 +9,7 @@ import { cancelCommand } from "../../src/agent/cancel_command.ts";
 import { followCommand, SUBMIT_EXIT, submitCommand } from "../../src/agent/submit.ts";
 import { submitProgress, uploadInput } from "../../src/agent/submit_upload.ts";
 import { createLogger } from "../../src/cli/main.ts";
-import type { Command } from "../../src/cli/command.ts";
+import type { Command } from "../../src/command.ts";
 import { loadConfig } from "../../src/config/mod.ts";
 import type { ExecutionContext, Job, JobExecutor, JobOutcome } from "../../src/job/mod.ts";
 import { Logger, MemoryWriter, type ProgressReport } from "../../src/log/mod.ts";
@@ -19,6 +19,7 @@ import { freePort } from "../support/ports.ts";
 import { serviceAvailable } from "../support/service.ts";
 import { AGENT, DISPATCHER, FakeExecutor, sleep, StatusWatcher, TEST_JS, TestAgent } from "../bus/helpers.ts";
 import { startCutProxy } from "./cut_proxy.ts";
+import { dockerSpecChecks } from "../../src/docker/mod.ts";
 
 const HAVE_NATS = serviceAvailable("nats-server", natsServerMissing());
 const JWT = "dev-local-jwt-submit-follow-test-0000000000";
@@ -214,7 +215,8 @@ Deno.test({
     await using _agent = await TestAgent.start({
       servers: [nats.url],
       executor: new FakeExecutor(2000),
-      service: { intake: "jetstream", jetstream: TEST_JS },
+      intake: "jetstream",
+      jetstream: TEST_JS,
     });
     await using link = startCutProxy(nats.port);
     const env = { NATS_URL: `nats://127.0.0.1:${link.port}`, JOB_INTAKE: "jetstream" };
@@ -306,14 +308,13 @@ Deno.test({
       servers: [nats.url],
       executor: new FakeExecutor(60_000),
       maxConcurrent: 2,
-      gpuUuids: ["cpu-0", "cpu-1"],
-      service: { signers: [DISPATCHER.address] },
+      runner: { signers: [DISPATCHER.address] },
     });
     const dispatch = async (jobId: string) => {
       const { signJob } = await import("../../src/job/mod.ts");
       agent.conn.nc.publish(
         `jobs.dispatch.${AGENT.address}`,
-        JSON.stringify(await signJob({ job_id: jobId, image_name: "busybox" }, DISPATCHER)),
+        JSON.stringify(await signJob({ job_id: jobId, image_name: "busybox" }, DISPATCHER, dockerSpecChecks)),
       );
       await watch.waitFor((s) => s.job_id === jobId && s.status === "processing");
     };
@@ -332,7 +333,7 @@ Deno.test({
     const final = await watch.waitFor((s) => s.job_id === "cancel-me" && s.status !== "processing");
     assert.equal(final.status, "failed");
     assert.equal(final.reason, "cancelled");
-    assert.equal(agent.service.running, 1, "the job cancelled without a valid signature still runs");
+    assert.equal(agent.runner.running, 1, "the job cancelled without a valid signature still runs");
     assert.ok(!watch.of("unsigned-cancel").some((s) => s.status !== "processing"));
     for (const r of [unsigned, signed]) assert.ok(!text(r).includes(DISPATCHER.privateKey.slice(2)), "key leaked");
   },

@@ -65,7 +65,8 @@ Deno.test({
       await using agent = await TestAgent.start({
         servers: urls,
         executor,
-        service: { intake: "jetstream", jetstream: { ...TEST_JS, replicas: 3 } },
+        intake: "jetstream",
+        jetstream: { ...TEST_JS, replicas: 3 },
       });
       await publishJob(admin, { job_id: "c-1", image_name: "busybox" });
       await watch.waitFor((s) => s.job_id === "c-1" && s.status === "completed", 30_000);

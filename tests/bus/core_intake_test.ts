@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import fc from "fast-check";
-import { InvalidJobError, parseJobMessage, signJob } from "../../src/job/mod.ts";
+import { InvalidJobError, parseJobMessage, type ParseJobOptions, signJob } from "../../src/job/mod.ts";
+import { Presence, presenceSubject } from "../../src/bus/mod.ts";
 import { NatsServer, natsServerMissing } from "../support/nats_server.ts";
 import { serviceAvailable } from "../support/service.ts";
 import {
@@ -10,10 +11,16 @@ import {
   DISPATCHER,
   FakeExecutor,
   OUTPUT_CID,
+  quietLogger,
   StatusWatcher,
   STRANGER,
   TestAgent,
 } from "./helpers.ts";
+import { dockerSpecChecks } from "../../src/docker/mod.ts";
+
+/** Parses with the real Docker checks, as the agent does. */
+const parseChecked = (data: Uint8Array, options: Partial<ParseJobOptions> = {}) =>
+  parseJobMessage(data, { checks: dockerSpecChecks, ...options });
 
 const HAVE_NATS = serviceAvailable("nats-server", natsServerMissing());
 const ISO = /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/;
@@ -83,7 +90,7 @@ Deno.test({
     const expected = new Set<string>();
     for (const p of payloads) {
       try {
-        parseJobMessage(body(p));
+        parseChecked(body(p));
         assert.fail(`payload unexpectedly valid: ${JSON.stringify(p).slice(0, 200)}`);
       } catch (error) {
         assert.ok(error instanceof InvalidJobError);
@@ -115,13 +122,17 @@ Deno.test({
     await using agent = await TestAgent.start({
       servers: [nats.url],
       executor,
-      service: { signers: [DISPATCHER.address] },
+      runner: { signers: [DISPATCHER.address] },
     });
     await using watch = await StatusWatcher.start([nats.url]);
-    const good = await signJob({ jobId: "s-good", dockerImage: "busybox", env: { A: "1" } }, DISPATCHER);
-    const wrong = await signJob({ job_id: "s-wrong", image_name: "busybox" }, STRANGER);
+    const good = await signJob(
+      { jobId: "s-good", dockerImage: "busybox", env: { A: "1" } },
+      DISPATCHER,
+      dockerSpecChecks,
+    );
+    const wrong = await signJob({ job_id: "s-wrong", image_name: "busybox" }, STRANGER, dockerSpecChecks);
     const tampered = {
-      ...await signJob({ job_id: "s-tamper", image_name: "busybox" }, DISPATCHER),
+      ...await signJob({ job_id: "s-tamper", image_name: "busybox" }, DISPATCHER, dockerSpecChecks),
       image_name: "evil",
     };
     const missing = { job_id: "s-missing", image_name: "busybox" };
@@ -151,8 +162,8 @@ Deno.test({
     const busy = await watch.waitFor((s) => s.job_id === "overflow");
     assert.deepEqual([busy.status, busy.reason, busy.message], ["failed", "rejected", "agent busy"]);
     await watch.waitFor((s) => s.job_id === "waiting" && s.status === "processing");
-    assert.equal(agent.service.running, 1);
-    assert.equal(agent.service.queued, 1);
+    assert.equal(agent.runner.running, 1);
+    assert.equal(agent.runner.queued, 1);
     agent.conn.nc.publish(`jobs.cancel.${AGENT.address}`, body({ job_id: "waiting" }));
     agent.conn.nc.publish(`jobs.cancel.${AGENT.address.toLowerCase()}`, body({ jobId: "long" }));
     for (const id of ["waiting", "long"]) {
@@ -160,7 +171,7 @@ Deno.test({
       assert.equal(s.reason, "cancelled");
     }
     assert.deepEqual(executor.calls.map((j) => j.jobId), ["long"]);
-    assert.equal(agent.service.running, 0);
+    assert.equal(agent.runner.running, 0);
   },
 });
 
@@ -170,22 +181,32 @@ Deno.test({
   async fn() {
     await using nats = await NatsServer.start({ jetstream: false });
     await using watch = await StatusWatcher.start([nats.url], `agent.heartbeat.${AGENT.address}`);
-    await using _agent = await TestAgent.start({
+    await using agent = await TestAgent.start({
       servers: [nats.url],
       executor: new FakeExecutor(),
       gpuUuids: ["GPU-a", "GPU-b"],
-      service: { presenceIntervalMs: 100, version: "9.9.9", health: () => ({ ok: 2 }) },
     });
-    const beats = () => watch.seen as unknown as Record<string, unknown>[];
-    const deadline = Date.now() + 5000;
-    while (beats().length < 2 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
-    assert.ok(beats().length >= 2, "beacons repeat");
-    const b = beats()[0];
-    assert.equal(b.agent_address, AGENT.address);
-    assert.deepEqual(b.gpus, ["GPU-a", "GPU-b"]);
-    assert.equal(b.free_slots, 2);
-    assert.deepEqual(b.running_jobs, []);
-    assert.equal(b.version, "9.9.9");
-    assert.deepEqual(b.health, { ok: 2 });
+    // Composed as the agent composes it: its own fields, the runner's load, the GPU health.
+    const presence = new Presence(agent.conn, quietLogger(), {
+      subject: presenceSubject(AGENT.address),
+      intervalMs: 100,
+      provide: () => ({ agent_address: AGENT.address, version: "9.9.9", ...agent.runner.load(), health: { ok: 2 } }),
+    });
+    presence.start();
+    try {
+      const beats = () => watch.seen as unknown as Record<string, unknown>[];
+      const deadline = Date.now() + 5000;
+      while (beats().length < 2 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+      assert.ok(beats().length >= 2, "beacons repeat");
+      const b = beats()[0];
+      assert.equal(b.agent_address, AGENT.address);
+      assert.deepEqual(b.gpus, ["GPU-a", "GPU-b"]);
+      assert.equal(b.free_slots, 2);
+      assert.deepEqual(b.running_jobs, []);
+      assert.equal(b.version, "9.9.9");
+      assert.deepEqual(b.health, { ok: 2 });
+    } finally {
+      presence.stop();
+    }
   },
 });

@@ -1,7 +1,8 @@
 /** Shared pieces of the bus integration tests: a fake executor, a status watcher and an agent harness. */
 import { Wallet } from "ethers";
-import { BusConnection, JobService, type JobServiceOptions } from "../../src/bus/mod.ts";
-import { JobJournal, Scheduler } from "../../src/job/mod.ts";
+import { BusConnection, BusIntake, type IntakeJetStreamOptions, NatsStatusSink } from "../../src/bus/mod.ts";
+import { dockerSpecChecks } from "../../src/docker/mod.ts";
+import { JobJournal, JobRunner, type JobRunnerOptions, Scheduler } from "../../src/job/mod.ts";
 import type { ExecutionContext, Job, JobExecutor, JobOutcome, StatusMessage } from "../../src/job/mod.ts";
 import { Logger, MemoryWriter } from "../../src/log/mod.ts";
 import { ANVIL_KEYS } from "../support/anvil.ts";
@@ -77,12 +78,13 @@ export function quietLogger(): Logger {
   return new Logger({ level: "debug", writer: new MemoryWriter() });
 }
 
-/** One agent: connection, journal in a temp dir, scheduler, job service. */
+/** One agent: connection, journal in a temp dir, scheduler, job runner and its NATS intake. */
 export class TestAgent implements AsyncDisposable {
   private constructor(
     readonly conn: BusConnection,
     readonly journal: JobJournal,
-    readonly service: JobService,
+    readonly runner: JobRunner,
+    readonly intake: BusIntake,
     readonly dir: string,
     readonly ownsDir: boolean,
   ) {}
@@ -90,39 +92,71 @@ export class TestAgent implements AsyncDisposable {
   static async start(opts: {
     servers: string[];
     executor: JobExecutor;
-    service?: Partial<JobServiceOptions>;
+    intake?: "core" | "jetstream";
+    jetstream?: Omit<IntakeJetStreamOptions, "maxAckPending">;
+    runner?: Partial<JobRunnerOptions>;
     gpuUuids?: string[];
     maxConcurrent?: number;
     queueSize?: number;
     dataDir?: string;
+    /** Recover the journal's unfinished jobs before intake starts, as the agent does. */
+    recover?: boolean;
   }): Promise<TestAgent> {
     const dir = opts.dataDir ?? await Deno.makeTempDir({ prefix: "lamda-bus-" });
     const conn = await BusConnection.connect({ servers: opts.servers, reconnectMaxWaitMs: 500 }, quietLogger());
     const journal = JobJournal.open(JobJournal.pathIn(dir));
     const scheduler = new Scheduler({
-      gpuUuids: opts.gpuUuids ?? ["cpu-0"],
+      gpuUuids: opts.gpuUuids ?? [],
       maxConcurrent: opts.maxConcurrent,
       queueSize: opts.queueSize,
     });
-    const service = new JobService(conn, journal, scheduler, opts.executor, quietLogger(), {
+    const mode = opts.intake ?? "core";
+    const logger = quietLogger();
+    const runner = new JobRunner(
+      {
+        journal,
+        scheduler,
+        executor: opts.executor,
+        sink: new NatsStatusSink(conn, { subject: "agent.status", jetstream: mode === "jetstream" }),
+        logger,
+      },
+      {
+        agentAddress: AGENT.address,
+        checks: dockerSpecChecks,
+        workingIntervalMs: mode === "jetstream" ? Math.floor((opts.jetstream?.ackWaitMs ?? 2000) / 3) : 0,
+        ...opts.runner,
+      },
+    );
+    const intake = new BusIntake(conn, runner, logger, {
       agentAddress: AGENT.address,
-      intake: "core",
-      presenceIntervalMs: 0,
-      ...opts.service,
+      mode,
+      statusSubject: "agent.status",
+      jetstream: opts.jetstream
+        ? { ...opts.jetstream, maxAckPending: scheduler.maxConcurrent + scheduler.queueSize + 16 }
+        : undefined,
     });
     try {
-      await service.start();
+      if (opts.recover) runner.recover();
+      runner.start();
+      await intake.start();
     } catch (error) {
+      await runner.stop(0);
       journal.close();
       await conn.close();
       throw error;
     }
-    return new TestAgent(conn, journal, service, dir, opts.dataDir === undefined);
+    return new TestAgent(conn, journal, runner, intake, dir, opts.dataDir === undefined);
+  }
+
+  /** Stops intake, then drains the runner within `deadlineMs`, as the agent does on SIGTERM. */
+  async stop(deadlineMs = 2000): Promise<void> {
+    await this.intake.stop();
+    await this.runner.stop(deadlineMs);
   }
 
   async [Symbol.asyncDispose](): Promise<void> {
     try {
-      await this.service.stop(2000);
+      await this.stop();
     } finally {
       this.journal.close();
       await this.conn.close();

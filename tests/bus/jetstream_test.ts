@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { BusConnection, durableName, ensureConsumer, ensureJobStream } from "../../src/bus/mod.ts";
+import { BusConnection, durableConsumers, ensureConsumers, ensureJobStream } from "../../src/bus/mod.ts";
 import type { StatusMessage } from "../../src/job/mod.ts";
 import { NatsServer, natsServerMissing } from "../support/nats_server.ts";
 import { serviceAvailable } from "../support/service.ts";
@@ -17,6 +17,7 @@ import {
 
 const HAVE_NATS = serviceAvailable("nats-server", natsServerMissing());
 const JS = { intake: "jetstream" as const, jetstream: TEST_JS };
+const DURABLE = durableConsumers(AGENT.address)[0].durable;
 
 /** Every status stored in the status stream. */
 async function storedStatuses(conn: BusConnection): Promise<StatusMessage[]> {
@@ -36,7 +37,7 @@ async function publishJob(conn: BusConnection, job: unknown): Promise<void> {
 
 async function consumerState(conn: BusConnection) {
   const jsm = await conn.jetstreamManager();
-  const c = await jsm.consumers.info(TEST_JS.jobStream, durableName(AGENT.address));
+  const c = await jsm.consumers.info(TEST_JS.jobStream, DURABLE);
   return { pending: c.num_pending, ackPending: c.num_ack_pending };
 }
 
@@ -57,13 +58,13 @@ Deno.test({
     // A first run creates the streams and the durable consumer, then the agent goes away.
     const dataDir = await Deno.makeTempDir({ prefix: "lamda-bus-" });
     try {
-      await (await TestAgent.start({ servers: [nats.url], executor: new FakeExecutor(), service: JS, dataDir }))
+      await (await TestAgent.start({ servers: [nats.url], executor: new FakeExecutor(), ...JS, dataDir }))
         [Symbol.asyncDispose]();
       await publishJob(admin, { job_id: "offline-1", image_name: "busybox" });
       assert.equal((await consumerState(admin)).pending, 1, "the job waits in the stream");
       await using watch = await StatusWatcher.start([nats.url]);
       const executor = new FakeExecutor();
-      await using _agent = await TestAgent.start({ servers: [nats.url], executor, service: JS, dataDir });
+      await using _agent = await TestAgent.start({ servers: [nats.url], executor, ...JS, dataDir });
       const done = await watch.waitFor((s) => s.job_id === "offline-1" && s.status === "completed");
       assert.equal(done.agent_address, AGENT.address);
       assert.deepEqual(executor.calls.map((j) => j.jobId), ["offline-1"]);
@@ -81,20 +82,20 @@ Deno.test({
   async fn() {
     await using nats = await NatsServer.start();
     const executor = new FakeExecutor(2000);
-    await using agent = await TestAgent.start({ servers: [nats.url], executor, service: JS });
+    await using agent = await TestAgent.start({ servers: [nats.url], executor, ...JS });
     {
       await using admin = await BusConnection.connect({ servers: [nats.url] }, quietLogger());
       await publishJob(admin, { job_id: "outage-1", image_name: "busybox" });
-      await waitUntil(() => agent.service.running === 1, 10_000, "the job to start");
+      await waitUntil(() => agent.runner.running === 1, 10_000, "the job to start");
     }
     // The job finishes while the server is down (outage 4 s; the mechanism is the same for 30 s).
     await nats.stop();
-    await sleep(4000);
-    assert.equal(agent.journal.get("outage-1")?.state, "completed", "finished during the outage");
-    assert.ok(agent.service.unsentStatuses >= 1, "its status waits in the outbox");
+    await waitUntil(() => agent.journal.get("outage-1")?.state === "completed", 10_000, "the job to end offline");
+    assert.ok(!agent.conn.connected, "it finished during the outage");
+    assert.ok(agent.runner.unsentStatuses >= 1, "its status waits in the outbox");
     await nats.start();
     await using admin = await BusConnection.connect({ servers: [nats.url] }, quietLogger());
-    await waitUntil(() => agent.service.unsentStatuses === 0, 15_000, "the outbox to drain");
+    await waitUntil(() => agent.runner.unsentStatuses === 0, 15_000, "the outbox to drain");
     const stored = (await storedStatuses(admin)).filter((s) => s.job_id === "outage-1");
     assert.deepEqual(stored.map((s) => s.status), ["processing", "completed"], "each status exactly once");
     assert.equal(stored[1].output_cid.length > 0, true);
@@ -113,18 +114,13 @@ Deno.test({
     await using nats = await NatsServer.start();
     await using admin = await BusConnection.connect({ servers: [nats.url] }, quietLogger());
     const jsm = await admin.jetstreamManager();
-    const settings = {
-      ...TEST_JS,
-      durable: durableName(AGENT.address),
-      filterSubject: DISPATCH,
-      maxAckPending: 64,
-    };
+    const settings = { ...TEST_JS, consumers: durableConsumers(AGENT.address), maxAckPending: 64 };
     await ensureJobStream(jsm, settings);
-    await ensureConsumer(jsm, settings);
+    await ensureConsumers(jsm, settings);
     const job = { job_id: "dup-1", image_name: "busybox" };
     for (let i = 0; i < 3; i++) await publishJob(admin, job);
     // Forced redelivery: another client takes one delivery from the agent's consumer and gives it back.
-    const consumer = await admin.jetstream().consumers.get(TEST_JS.jobStream, settings.durable);
+    const consumer = await admin.jetstream().consumers.get(TEST_JS.jobStream, DURABLE);
     const first = await consumer.next({ expires: 2000 });
     assert.ok(first);
     first.nak();
@@ -134,8 +130,8 @@ Deno.test({
     await using agent = await TestAgent.start({
       servers: [nats.url],
       executor,
-      service: JS,
-      gpuUuids: ["cpu-0", "cpu-1", "cpu-2"],
+      ...JS,
+      maxConcurrent: 3,
     });
     await watch.waitFor((s) => s.job_id === "dup-1" && s.status === "completed");
     await waitUntil(async () => (await consumerState(admin)).ackPending === 0, 10_000, "all three acked");
@@ -154,8 +150,40 @@ Deno.test({
     const again = watch.of("dup-1").filter((s) => s.status === "completed");
     assert.deepEqual(again.at(-1), again[0], "the same final status, re-published");
     assert.equal(executor.calls.length, 1, "still one execution");
-    await waitUntil(() => agent.service.unsentStatuses === 0, 5000, "the outbox");
+    await waitUntil(() => agent.runner.unsentStatuses === 0, 5000, "the outbox");
     const stored = (await storedStatuses(admin)).filter((s) => s.job_id === "dup-1" && s.status === "completed");
     assert.equal(stored.length, 1, "the status stream deduplicates the re-published final status");
   },
+});
+
+Deno.test({
+  name: "JetStream: a job published on the lowercase-address subject runs as well, and leaves the stream",
+  ignore: !HAVE_NATS,
+  async fn() {
+    await using nats = await NatsServer.start();
+    const executor = new FakeExecutor();
+    await using watch = await StatusWatcher.start([nats.url]);
+    await using agent = await TestAgent.start({ servers: [nats.url], executor, ...JS });
+    await agent.conn.jetstream().publish(DISPATCH.toLowerCase(), body({ job_id: "lower-1", image_name: "busybox" }));
+    await agent.conn.jetstream().publish(DISPATCH, body({ job_id: "upper-1", image_name: "busybox" }));
+    for (const id of ["lower-1", "upper-1"]) await watch.waitFor((s) => s.job_id === id && s.status === "completed");
+    const jsm = await agent.conn.jetstreamManager();
+    await waitUntil(async () => (await jsm.streams.info(TEST_JS.jobStream)).state.messages === 0, 10_000, "empty");
+    assert.deepEqual(executor.calls.map((j) => j.jobId).sort(), ["lower-1", "upper-1"]);
+  },
+});
+
+Deno.test("JetStream deliveries are final on the delivery MaxDeliver allows last", async () => {
+  const { jsDelivery } = await import("../../src/bus/jetstream_intake.ts");
+  const msg = (deliveryCount: number) => ({
+    subject: DISPATCH,
+    data: body({}),
+    info: { deliveryCount } as never,
+    ack() {},
+    term() {},
+    nak() {},
+    working() {},
+  });
+  assert.deepEqual([1, 4, 5, 6].map((n) => jsDelivery(msg(n), 5).final), [false, false, true, true]);
+  assert.equal(jsDelivery(msg(1), 5).redeliverable, true);
 });

@@ -1,7 +1,15 @@
 /** Image pulls: policy before any call, registry failures, progress, inactivity and total timeouts, digest check. */
 import assert from "node:assert/strict";
-import { DockerClient, ensureImage, ImagePolicyError, ImagePullError } from "../../src/docker/mod.ts";
-import { Logger } from "../../src/log/mod.ts";
+import {
+  DockerClient,
+  DockerEngine,
+  ensureImage,
+  ImagePolicyError,
+  ImagePullError,
+  parseImageReference,
+  registryAuthHeader,
+} from "../../src/docker/mod.ts";
+import { Logger, MemoryWriter } from "../../src/log/mod.ts";
 import { CaptureWriter, dockerReady, testEngine } from "./support/harness.ts";
 
 const ready = await dockerReady();
@@ -9,7 +17,14 @@ const DIGEST = "sha256:" + "a".repeat(64);
 
 /** A fake daemon on a unix socket whose pull answers progress lines on a schedule, then stalls or ends. */
 function fakeDaemon(
-  opts: { progressEveryMs: number; lines: number; after: "stall" | "end"; repoDigests?: string[] },
+  opts: {
+    progressEveryMs: number;
+    lines: number;
+    after: "stall" | "end";
+    repoDigests?: string[];
+    /** The pull fails with an error that quotes the X-Registry-Auth header it got, as a careless registry might. */
+    echoAuth?: boolean;
+  },
 ) {
   const dir = Deno.makeTempDirSync({ prefix: "lamda-fake-docker-" });
   const path = `${dir}/docker.sock`;
@@ -18,11 +33,19 @@ function fakeDaemon(
   const timers = new Set<ReturnType<typeof setTimeout>>();
   const server = Deno.serve({ path, onListen: () => {} }, (req) => {
     const url = new URL(req.url);
+    // After `DockerEngine.connect` every call carries the negotiated version.
+    url.pathname = url.pathname.replace(/^\/v\d+\.\d+\//, "/");
     seen.push({ path: url.pathname + url.search, auth: req.headers.get("x-registry-auth") });
     if (url.pathname.startsWith("/images/") && url.pathname.endsWith("/json")) {
       const name = decodeURIComponent(url.pathname.slice("/images/".length, -"/json".length)).split(/[:@]/)[0];
       if (!pulled.has(name)) return Response.json({ message: "No such image" }, { status: 404 });
       return Response.json({ Id: "sha256:" + "b".repeat(64), RepoDigests: opts.repoDigests ?? [] });
+    }
+    if (url.pathname === "/version") return Response.json({ ApiVersion: "1.43", Version: "24.0.0" });
+    if (url.pathname === "/info") return Response.json({ Runtimes: { runc: {} }, NCPU: 2 });
+    if (url.pathname === "/images/create" && opts.echoAuth) {
+      const error = `unauthorized: credentials ${req.headers.get("x-registry-auth")} refused`;
+      return new Response(JSON.stringify({ error, errorDetail: { message: error } }) + "\n");
     }
     if (url.pathname === "/images/create") {
       let n = 0;
@@ -92,6 +115,31 @@ Deno.test("a pull that makes no progress is abandoned after the inactivity timeo
     ImagePullError,
   );
   assert.equal(fake.seen.filter((r) => r.path.includes("other.example.org"))[0].auth, null);
+});
+
+Deno.test("the X-Registry-Auth value and the password are in no log line and no pull error, even when the daemon echoes them", async () => {
+  await using fake = fakeDaemon({ progressEveryMs: 10, lines: 0, after: "end", echoAuth: true });
+  const logs = new MemoryWriter();
+  const logger = new Logger({ writer: logs });
+  const auth = { server: "registry.example.com", username: "bot", password: "s3cret-registry-token" };
+  const header = registryAuthHeader(parseImageReference("registry.example.com/team/model:1"), auth)!;
+  using engine = await DockerEngine.connect({ host: fake.host, agentAddress: "0x" + "12".repeat(20), logger, auth });
+  const error = await engine.ensureImage("registry.example.com/team/model:1").then(
+    () => assert.fail("the pull fails"),
+    (e) => e,
+  );
+  assert.ok(error instanceof ImagePullError, String(error));
+  // The error's message goes into the job's status: the echoed header is gone from it too.
+  assert.equal(
+    error.message,
+    "cannot pull registry.example.com/team/model:1: unauthorized: credentials [REDACTED] refused",
+  );
+  // What the pipeline does with a failed job's error: log it.
+  logger.warn("Job failed", { reason: "image_pull_failed", error, message: error.message });
+  const text = logs.text();
+  assert.match(text, /unauthorized: credentials \[REDACTED\] refused/);
+  assert.ok(!text.includes(header), "the header value is never logged");
+  assert.ok(!text.includes("s3cret-registry-token"), "the password is never logged");
 });
 
 Deno.test("a pull that keeps going past the total timeout is abandoned", async () => {

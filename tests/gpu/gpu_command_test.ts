@@ -1,6 +1,6 @@
 /** The `gpu` command against recorded nvidia-smi outputs: table and --json. */
 import assert from "node:assert/strict";
-import type { CommandContext } from "../../src/cli/command.ts";
+import type { CommandContext } from "../../src/command.ts";
 import { loadConfig } from "../../src/config/mod.ts";
 import { gpuCommand } from "../../src/gpu/mod.ts";
 import { Logger, MemoryWriter } from "../../src/log/mod.ts";

@@ -6,6 +6,7 @@ import assert from "node:assert/strict";
 import { fileURLToPath } from "node:url";
 import { Wallet } from "ethers";
 import meta from "../../deno.json" with { type: "json" };
+import { loadConfig } from "../../src/config/mod.ts";
 import { VERSION } from "../../src/version.ts";
 import {
   AGENT_PERMISSION_SET,
@@ -135,7 +136,7 @@ Deno.test("run with DATA_DIR or NATS_URL outside the set exits 78 naming that va
   await withTempDir(async (dir) => {
     if (!serviceAvailable("dockerd", await dockerMissing())) return;
     // The socket of the test dockerd is granted, so start-up gets past Docker to the step each variable feeds.
-    const docker = permissionFlags({ dockerHost: DOCKER_HOST }, { envFile: ".env" }).flags;
+    const docker = permissionFlags(loadConfig({ env: { DOCKER_HOST }, cwd: dir }).config, { envFile: ".env" }).flags;
     const outside = await denoRun(docker, MAIN, ["run"], dir, agentEnv({ DOCKER_HOST, DATA_DIR: `${dir}/elsewhere` }));
     assert.equal(outside.code, 78, outside.stderr);
     assert.match(outside.stderr, /DATA_DIR needs write access to "[^"]*\/elsewhere"/);
@@ -232,7 +233,10 @@ console.log(JSON.stringify(results));
 Deno.test("the Docker socket named in DOCKER_HOST is reachable under the flags derived for it", async () => {
   if (!serviceAvailable("dockerd", await dockerMissing())) return;
   await withTempDir(async (dir) => {
-    const derived = permissionFlags({ dockerHost: DOCKER_HOST }, { envFile: ".env", cwd: dir });
+    const derived = permissionFlags(loadConfig({ env: { DOCKER_HOST }, cwd: dir }).config, {
+      envFile: ".env",
+      cwd: dir,
+    });
     const probe = `${dir}/docker_probe.ts`;
     await Deno.writeTextFile(
       probe,

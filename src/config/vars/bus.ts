@@ -142,7 +142,16 @@ export const busVars = {
     env: "MAX_CONCURRENT_JOBS",
     schema: integer(1, 1024),
     example: "4",
-    doc: "Jobs running at once; default the number of GPUs (1 when CPU-only).",
+    doc: "Jobs running at once, in every mode; default one per GPU (CPU_ONLY_SLOTS on a CPU-only node). GPU jobs " +
+      "also wait for free GPUs.",
+    group: "Jobs",
+  }),
+  journalRetention: withDefault({
+    env: "JOURNAL_RETENTION",
+    schema: duration({ min: 60_000 }),
+    default: "168h",
+    example: "720h",
+    doc: "Finished jobs are kept in the journal this long (pruned hourly); a duplicate delivered later runs again.",
     group: "Jobs",
   }),
   jobQueueSize: withDefault({

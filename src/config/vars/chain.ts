@@ -10,6 +10,16 @@ export const MIN_HEARTBEAT_INTERVAL_MS = 5_000;
 
 const GWEI = 1_000_000_000;
 
+/**
+ * The lowest tip (priority fee per gas, wei) the nodes of a chain accept, by chain id. opBNB mainnet (204) and testnet
+ * (5611): 1001 wei, "Minimum Priority Price" in BNB Chain's opBNB docs (core-concepts/gas-and-fees). No RPC method
+ * reports it (`eth_maxPriorityFeePerGas` is a suggestion from recent blocks), hence a table. Other chains: none known.
+ */
+export const MIN_PRIORITY_FEE_BY_CHAIN: Readonly<Record<number, { wei: number; chain: string }>> = {
+  204: { wei: 1001, chain: "opBNB mainnet" },
+  5611: { wei: 1001, chain: "opBNB testnet" },
+};
+
 /** A gas price: `1gwei`, `0.5 gwei`, `1000000wei` or a plain number of wei; parsed to an integer number of wei. */
 export const gasPrice = (): z.ZodType<number, string> =>
   z.string().transform((s, ctx) => {
@@ -110,7 +120,8 @@ export const chainVars = {
     schema: gasPrice(),
     default: "0.01gwei",
     example: "0.001gwei",
-    doc: "Cap on the priority fee (tip); the node's suggestion is used when lower.",
+    doc: "Cap on the priority fee (tip); the node's suggestion is used when lower. On opBNB (CHAIN_ID 204, 5611) " +
+      "at least 1001wei, the chain's minimum tip.",
     group: "Chain",
   }),
   heartbeatReceiptTimeout: withDefault({

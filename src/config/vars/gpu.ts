@@ -34,8 +34,8 @@ export const gpuVars = {
     schema: integer(1, 64),
     default: "1",
     example: "2",
-    doc: "CPU-only development mode (GPU_REQUIRED=false, no GPU found): how many pseudo GPUs (`cpu-0`, `cpu-1`, …) " +
-      "the scheduler hands out, i.e. how many jobs run at once.",
+    doc: "CPU-only development mode (GPU_REQUIRED=false, no GPU found): the default of MAX_CONCURRENT_JOBS (jobs " +
+      "running at once); jobs there take no GPU.",
     group: "GPU",
   }),
 };

@@ -10,6 +10,12 @@ export interface RecordedRequest {
   body?: unknown;
 }
 
+/** Options of {@linkcode RecordingProxy.start}. */
+export interface ProxyOptions {
+  /** Runs before a request is forwarded (it waits for it): lets a test act while the agent's call is in flight. */
+  before?: (request: RecordedRequest) => void | Promise<void>;
+}
+
 /** A running proxy; `host` is its `unix://` address. */
 export class RecordingProxy implements AsyncDisposable {
   readonly requests: RecordedRequest[] = [];
@@ -18,7 +24,7 @@ export class RecordingProxy implements AsyncDisposable {
   #upstream: Deno.HttpClient;
   #dir: string;
 
-  private constructor(dir: string, upstreamSocket: string) {
+  private constructor(dir: string, upstreamSocket: string, options: ProxyOptions) {
     this.#dir = dir;
     const path = `${dir}/proxy.sock`;
     this.host = `unix://${path}`;
@@ -30,12 +36,14 @@ export class RecordingProxy implements AsyncDisposable {
       if (bytes && req.headers.get("content-type")?.includes("json")) {
         body = JSON.parse(new TextDecoder().decode(bytes));
       }
-      this.requests.push({
+      const recorded = {
         method: req.method,
         path: url.pathname.replace(/^\/v\d+\.\d+/, "") + url.search,
         headers: req.headers,
         body,
-      });
+      };
+      this.requests.push(recorded);
+      await options.before?.(recorded);
       const res = await fetch(new URL(url.pathname + url.search, "http://localhost"), {
         method: req.method,
         headers: req.headers,
@@ -47,10 +55,10 @@ export class RecordingProxy implements AsyncDisposable {
   }
 
   /** Starts a proxy in front of the daemon at `upstream` (`unix:///…`). */
-  static start(upstream: string): RecordingProxy {
+  static start(upstream: string, options: ProxyOptions = {}): RecordingProxy {
     if (!upstream.startsWith("unix://")) throw new Error("the recording proxy needs a unix:// upstream");
     const dir = Deno.makeTempDirSync({ prefix: "lamda-docker-proxy-" });
-    return new RecordingProxy(dir, upstream.slice("unix://".length));
+    return new RecordingProxy(dir, upstream.slice("unix://".length), options);
   }
 
   /** Requests other than the start-up handshake. */

@@ -1,5 +1,6 @@
 /** Cancel requests on `jobs.cancel.<address>`: `{"job_id": "..."}` (or `jobId`), signed when `JOB_SIGNERS` is set. */
-import { cancelSigningText, isAllowedSigner, readableJobId, recoverSigner } from "../job/mod.ts";
+import { readableJobId } from "./schema.ts";
+import { cancelSigningText, isAllowedSigner, recoverSigner } from "./signature.ts";
 
 /** Reads a cancel request; returns the job id, or why the request is ignored. */
 export function parseCancel(data: Uint8Array, signers: readonly string[]): { jobId: string } | { error: string } {

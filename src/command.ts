@@ -1,6 +1,6 @@
 /** The shape of one CLI command; each component that offers a command exports one of these. */
-import type { LoadedConfig } from "../config/mod.ts";
-import type { Logger } from "../log/mod.ts";
+import type { LoadedConfig } from "./config/mod.ts";
+import type { Logger } from "./log/mod.ts";
 
 /** A command-specific option (`--json`, `--offline`, `--file PATH`). */
 export interface CommandOption {

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { Wallet } from "ethers";
-import { signCancel } from "../job/mod.ts";
+import { signCancel } from "./signature.ts";
 import { parseCancel } from "./cancel.ts";
 
 const dispatcher = new Wallet("0x59c6995e998f97a5a0044966f0945389dc9e86dae88c7a8412f4603b6b78690d");
