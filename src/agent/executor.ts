@@ -55,7 +55,7 @@ export class PipelineExecutor implements JobExecutor {
     const startedAt = new Date();
     let dirs: JobDirs | undefined;
     try {
-      dirs = await createJobDirs(jobsDir, job.jobId, ctx.attempt);
+      dirs = await createJobDirs(jobsDir, job.jobId, ctx.attempt, { fresh: ctx.resume === undefined });
       if (ctx.resume === "upload") {
         log.info("Resuming the upload of an output left by an earlier run");
         const upload = await this.#resumeUpload(job, dirs.output, signal, log);

@@ -246,10 +246,37 @@ export async function connectClient(
 /** The client types callers of {@linkcode connectClient} need, so no other module imports the transport. */
 export type { NatsConnection, Status };
 
+/**
+ * The NATS client ignores credentials written into server URLs (`nats://user:pass@host`, `nats://token@host`): they
+ * are taken out here and passed as options, the URLs left without them. Explicit NATS_USER / NATS_TOKEN win.
+ */
+export function splitUrlCredentials(
+  servers: string[],
+): { servers: string[]; user?: string; pass?: string; token?: string } {
+  let found: { user?: string; pass?: string; token?: string } = {};
+  const plain = servers.map((server) => {
+    let u: URL;
+    try {
+      u = new URL(server);
+    } catch {
+      return server;
+    }
+    if (!u.username && !u.password) return server;
+    const user = decodeURIComponent(u.username);
+    const pass = decodeURIComponent(u.password);
+    if (!found.user && !found.token) found = u.password ? { user, pass } : { token: user };
+    u.username = "";
+    u.password = "";
+    return u.toString().replace(/\/$/, "");
+  });
+  return { servers: plain, ...found };
+}
+
 async function connectionOptions(o: BusConnectOptions, backoff: Backoff): Promise<NodeConnectionOptions> {
   if (o.servers.length === 0) throw new BusError("No NATS server configured");
+  const fromUrls = splitUrlCredentials(o.servers);
   const opts: NodeConnectionOptions = {
-    servers: o.servers,
+    servers: fromUrls.servers,
     name: o.name,
     reconnect: true,
     maxReconnectAttempts: -1,
@@ -269,9 +296,13 @@ async function connectionOptions(o: BusConnectOptions, backoff: Backoff): Promis
   }
   if (authenticators.length > 0) opts.authenticator = authenticators;
   if (o.token) opts.token = o.token;
+  else if (fromUrls.token && !o.user) opts.token = fromUrls.token;
   if (o.user) {
     opts.user = o.user;
     opts.pass = o.password ?? "";
+  } else if (fromUrls.user && !o.token) {
+    opts.user = fromUrls.user;
+    opts.pass = fromUrls.pass ?? "";
   }
   const tlsUrl = o.servers.some((s) => s.startsWith("tls://"));
   if (o.tls?.caFile || o.tls?.certFile || o.tls?.keyFile || tlsUrl) {

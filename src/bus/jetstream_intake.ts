@@ -28,6 +28,8 @@ export class JetStreamIntake {
   #stop = new AbortController();
   #wakers = new Set<() => void>();
   #loops: Promise<void>[] = [];
+  // Open pull requests: stopping ends them at once instead of waiting for them to expire.
+  #batches = new Set<{ stop(): void }>();
 
   constructor(conn: BusConnection, logger: Logger, options: JetStreamIntakeOptions) {
     this.#conn = conn;
@@ -52,6 +54,7 @@ export class JetStreamIntake {
   /** Stops pulling and waits for the current pulls to end. */
   async stop(): Promise<void> {
     this.#stop.abort();
+    for (const b of this.#batches) b.stop();
     this.wake();
     await Promise.all(this.#loops);
   }
@@ -84,9 +87,15 @@ export class JetStreamIntake {
       try {
         consumer ??= await this.#conn.jetstream().consumers.get(settings.jobStream, durable);
         const batch = await consumer.fetch({ max_messages: want, expires: this.#opts.pullExpiresMs ?? 5000 });
-        for await (const m of batch) {
-          this.#opts.handle(jsDelivery(m, settings.maxDeliver));
-          if (this.#stop.signal.aborted) break;
+        this.#batches.add(batch);
+        try {
+          if (this.#stop.signal.aborted) batch.stop();
+          for await (const m of batch) {
+            this.#opts.handle(jsDelivery(m, settings.maxDeliver));
+            if (this.#stop.signal.aborted) break;
+          }
+        } finally {
+          this.#batches.delete(batch);
         }
         failures = 0;
       } catch (error) {

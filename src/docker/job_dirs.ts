@@ -29,11 +29,21 @@ function legacyRoot(base: string, jobId: string, attempt: number): string | unde
   return join(resolve(base), `${jobId.replaceAll(":", "_")}-a${attempt}`);
 }
 
-/** Creates {@linkcode jobDirsOf}; the output is world-writable so any container user can write. Existing content stays. */
-export async function createJobDirs(base: string, jobId: string, attempt: number): Promise<JobDirs> {
+/**
+ * Creates {@linkcode jobDirsOf}; the output is world-writable so any container user can write. Existing content stays
+ * (a resumed attempt needs what its container wrote), unless `fresh`: an attempt run from the start (again, after a
+ * restart) begins with empty directories, as its first run did.
+ */
+export async function createJobDirs(
+  base: string,
+  jobId: string,
+  attempt: number,
+  options: { fresh?: boolean } = {},
+): Promise<JobDirs> {
   const dirs = jobDirsOf(base, jobId, attempt);
   const legacy = legacyRoot(base, jobId, attempt);
   if (legacy) await adoptLegacy(legacy, dirs.root);
+  if (options.fresh) await removeJobDirs(dirs);
   await Deno.mkdir(dirs.input, { recursive: true, mode: 0o755 });
   await Deno.mkdir(dirs.output, { recursive: true });
   // A container root without CAP_DAC_OVERRIDE is "other" to a directory the agent owns.

@@ -71,3 +71,20 @@ Deno.test("a job whose old-style name is another job's current name never takes 
   assert.equal(await Deno.readTextFile(`${victim.output}/result`), "victim");
   assert.deepEqual([...Deno.readDirSync(crafted.output)], []);
 });
+
+Deno.test("an attempt run from the start again gets empty directories; a resumed one keeps what is there", async () => {
+  const base = await Deno.makeTempDir({ prefix: "lamda-dirs-" });
+  try {
+    const first = await createJobDirs(base, "again-1", 1);
+    await Deno.writeTextFile(`${first.input}/input`, "fetched before the crash");
+    await Deno.writeTextFile(`${first.output}/r.txt`, "written before the crash");
+    const resumed = await createJobDirs(base, "again-1", 1);
+    assert.equal(await Deno.readTextFile(`${resumed.output}/r.txt`), "written before the crash");
+    const fresh = await createJobDirs(base, "again-1", 1, { fresh: true });
+    assert.deepEqual(await Array.fromAsync(Deno.readDir(fresh.input)), [], "the input is fetched again into nothing");
+    assert.deepEqual(await Array.fromAsync(Deno.readDir(fresh.output)), []);
+    assert.equal((await Deno.stat(fresh.output)).mode! & 0o777, 0o777, "still writable by any container user");
+  } finally {
+    await Deno.remove(base, { recursive: true });
+  }
+});

@@ -1,5 +1,5 @@
 /** Runs a created container to its end: start, logs, wait under the time limit, stop with grace, classify, remove. */
-import { timeoutSignal } from "../timers.ts";
+import { settleWithin, sleep, timeoutSignal } from "../timers.ts";
 import type { Logger } from "../log/mod.ts";
 import { type DockerClient, DockerError } from "./client.ts";
 import { demultiplex, type LogStream, TailBuffer } from "./log_demux.ts";
@@ -50,7 +50,7 @@ export async function removeContainer(docker: DockerClient, id: string, logger?:
         logger?.error("cannot remove job container", { container: id, error: (error as Error).message });
         throw error;
       }
-      await new Promise((r) => setTimeout(r, 500));
+      await sleep(500);
     }
   }
 }
@@ -75,11 +75,7 @@ async function drain<T>(pump: Promise<T>, lastActivity: () => number, stallMs: n
     done = true;
     result = r;
   });
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  while (!done && Date.now() - lastActivity() < stallMs) {
-    await Promise.race([pump, new Promise((r) => timer = setTimeout(r, 100))]);
-    clearTimeout(timer);
-  }
+  while (!done && Date.now() - lastActivity() < stallMs) await settleWithin([pump], 100);
   return done ? result : undefined;
 }
 

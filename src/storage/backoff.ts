@@ -1,10 +1,5 @@
-/** Retry delays. */
-
-/** Exponential backoff with full jitter: attempt 0 → up to `baseMs`, doubling, capped at `maxMs`. */
-export function backoffDelay(attempt: number, baseMs: number, maxMs: number, random = Math.random): number {
-  const ceiling = Math.min(maxMs, baseMs * 2 ** attempt);
-  return Math.round(ceiling / 2 + random() * ceiling / 2);
-}
+/** Retry delays: the project's one backoff (src/timers.ts), and the server's own `Retry-After`. */
+export { backoffDelay } from "../timers.ts";
 
 /** Parses an HTTP `Retry-After` (seconds or date) into milliseconds, or `undefined`. */
 export function retryAfterMs(header: string | null, now = Date.now()): number | undefined {

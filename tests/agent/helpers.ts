@@ -24,7 +24,10 @@ export class StatusWatch implements AsyncDisposable {
 
   /** Connects to `url` and subscribes to `subject` (default `agent.status`). */
   static async open(url: string, subject = "agent.status"): Promise<StatusWatch> {
-    const nc = await connect({ servers: url, maxReconnectAttempts: -1, reconnectTimeWait: 200 });
+    // The NATS client ignores credentials in URLs: the agent's own splitting passes them as options.
+    const { splitUrlCredentials } = await import("../../src/bus/mod.ts");
+    const { servers, ...auth } = splitUrlCredentials([url]);
+    const nc = await connect({ servers, ...auth, maxReconnectAttempts: -1, reconnectTimeWait: 200 });
     const w = new StatusWatch(nc, subject);
     await nc.flush();
     return w;

@@ -3,6 +3,7 @@
  * output uploaded) and graceful shutdown on SIGTERM (drain, stop at the deadline, a second signal stops at once).
  */
 import assert from "node:assert/strict";
+import { DockerClient } from "../../src/docker/mod.ts";
 import { fetchInput } from "../../src/storage/mod.ts";
 import { AgentProcess } from "../support/agent_process.ts";
 import { DOCKER_HOST, dockerMissing } from "../support/docker.ts";
@@ -69,6 +70,13 @@ async function scene(jobId: string) {
   }
 }
 
+/** How many `tick` lines container `id` has written so far (its log, read through the Engine API). */
+async function ticks(id: string): Promise<number> {
+  using docker = new DockerClient(DOCKER_HOST);
+  const res = await docker.request("GET", `/containers/${id}/logs`, { query: { stdout: true, stderr: true } });
+  return (await res.text()).split("tick").length - 1;
+}
+
 function started(events: DockerEvents, jobId: string): Promise<void> {
   return waitUntil(() => events.of("start", jobId).length > 0, 90_000, `the container of ${jobId} to start`);
 }
@@ -92,7 +100,6 @@ Deno.test({
       assert.equal(killed.signal, "SIGKILL");
     }
     assert.equal(watch.of(jobId).filter(isTerminal).length, 0, "no terminal status before the restart");
-    await new Promise((r) => setTimeout(r, 5000)); // past AckWait: the job message is redelivered to the restart
 
     await using second = AgentProcess.start({ env });
     const readyRec = await second.ready();
@@ -101,7 +108,13 @@ Deno.test({
     assert.equal(done.status, "completed", JSON.stringify(done));
     assert.equal(await outputFile(net, done.output_cid as string, "r.txt"), "done\n");
 
-    // The redelivered message joins the recovered job and is acked with it; it never starts a second container.
+    // Once AckWait has passed, JetStream delivers the job message again, now to the restart: it joins the recovered
+    // job (or gets its final status again) and is acked; it never starts a second container.
+    await second.waitFor(
+      (r) => r.job_id === jobId && /^Duplicate of a (job in progress|finished job)/.test(String(r.msg)),
+      30_000,
+      "the job message delivered again to the restarted agent",
+    );
     await waitUntil(
       async () => {
         const c = await jobConsumerState(watch.nc, net.agentAddress);
@@ -187,12 +200,15 @@ Deno.test({
     await watch.dispatch(net.agentAddress, {
       job_id: jobId,
       image_name: net.image,
-      command: ["sh", "-c", "trap '' TERM; while true; do sleep 1; done"],
+      command: ["sh", "-c", "trap '' TERM; while true; do echo tick; sleep 1; done"],
     });
     await started(events, jobId);
     agent.signal("SIGTERM");
     await agent.waitFor((r) => String(r.msg).startsWith("shutting down"), 10_000, "the drain to start");
-    await new Promise((r) => setTimeout(r, 1000));
+    // The job keeps running through the drain: two more ticks after it began.
+    const container = events.of("start", jobId)[0].id;
+    const before = await ticks(container);
+    await waitUntil(async () => await ticks(container) >= before + 2, 15_000, "the job to keep ticking in the drain");
     assert.equal(watch.of(jobId).filter(isTerminal).length, 0, "the first signal lets the job run");
     const t0 = Date.now();
     agent.signal("SIGTERM");

@@ -3,17 +3,8 @@ import { BusConnection, durableConsumers, ensureConsumers, ensureJobStream } fro
 import type { StatusMessage } from "../../src/job/mod.ts";
 import { NatsServer, natsServerMissing } from "../support/nats_server.ts";
 import { serviceAvailable } from "../support/service.ts";
-import {
-  AGENT,
-  body,
-  DISPATCH,
-  FakeExecutor,
-  quietLogger,
-  sleep,
-  StatusWatcher,
-  TEST_JS,
-  TestAgent,
-} from "./helpers.ts";
+import { waitUntil } from "../agent/helpers.ts";
+import { AGENT, body, DISPATCH, FakeExecutor, quietLogger, StatusWatcher, TEST_JS, TestAgent } from "./helpers.ts";
 
 const HAVE_NATS = serviceAvailable("nats-server", natsServerMissing());
 const JS = { intake: "jetstream" as const, jetstream: TEST_JS };
@@ -39,14 +30,6 @@ async function consumerState(conn: BusConnection) {
   const jsm = await conn.jetstreamManager();
   const c = await jsm.consumers.info(TEST_JS.jobStream, DURABLE);
   return { pending: c.num_pending, ackPending: c.num_ack_pending };
-}
-
-async function waitUntil(pred: () => boolean | Promise<boolean>, timeoutMs: number, what: string): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await pred())) {
-    if (Date.now() > deadline) throw new Error(`Timed out waiting for ${what}`);
-    await sleep(100);
-  }
 }
 
 Deno.test({
@@ -88,7 +71,8 @@ Deno.test({
       await publishJob(admin, { job_id: "outage-1", image_name: "busybox" });
       await waitUntil(() => agent.runner.running === 1, 10_000, "the job to start");
     }
-    // The job finishes while the server is down (outage 4 s; the mechanism is the same for 30 s).
+    // The job finishes while the server is down (the outage lasts until its status is journaled; the mechanism is the
+    // same for 30 s).
     await nats.stop();
     await waitUntil(() => agent.journal.get("outage-1")?.state === "completed", 10_000, "the job to end offline");
     assert.ok(!agent.conn.connected, "it finished during the outage");
@@ -186,4 +170,29 @@ Deno.test("JetStream deliveries are final on the delivery MaxDeliver allows last
   });
   assert.deepEqual([1, 4, 5, 6].map((n) => jsDelivery(msg(n), 5).final), [false, false, true, true]);
   assert.equal(jsDelivery(msg(1), 5).redeliverable, true);
+});
+
+Deno.test({
+  name: "JetStream: stopping ends the open pull requests at once instead of waiting for them to expire",
+  ignore: !HAVE_NATS,
+  async fn() {
+    await using nats = await NatsServer.start();
+    await using admin = await BusConnection.connect({ servers: [nats.url] }, quietLogger());
+    await using agent = await TestAgent.start({
+      servers: [nats.url],
+      executor: new FakeExecutor(),
+      intake: "jetstream",
+      jetstream: { ...TEST_JS, pullExpiresMs: 30_000 },
+    });
+    const jsm = await admin.jetstreamManager();
+    await waitUntil(
+      async () => (await jsm.consumers.info(TEST_JS.jobStream, DURABLE)).num_waiting > 0,
+      10_000,
+      "a pull request to be open",
+    );
+    const t0 = performance.now();
+    await agent.stop(0);
+    const ms = performance.now() - t0;
+    assert.ok(ms < 3000, `stopped ${Math.round(ms)} ms after asking, with a 30 s pull open`);
+  },
 });

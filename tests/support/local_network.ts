@@ -35,11 +35,15 @@ export interface LocalNetworkOptions {
   agentKeyIndex?: number;
   /** Services in sessions of their own, so a terminal's Ctrl-C reaches only the owner (`deno task dev`). */
   detached?: boolean;
+  /** nats-server requires this password (user `lamda`); `natsUrl` then carries the credentials. */
+  natsPassword?: string;
 }
 
 /** The running services and the agent environment that points at them. */
 export class LocalNetwork implements AsyncDisposable {
   readonly nats: NatsServer;
+  /** The URL clients and the agent use: `nats.url`, with the credentials when the server requires them. */
+  readonly natsUrl: string;
   readonly anvil: Anvil;
   readonly ipfs: DevIpfs;
   readonly contractAddress: string;
@@ -51,10 +55,11 @@ export class LocalNetwork implements AsyncDisposable {
   private constructor(
     parts: Pick<
       LocalNetwork,
-      "nats" | "anvil" | "ipfs" | "contractAddress" | "agentKey" | "agentAddress" | "image" | "dir"
+      "nats" | "natsUrl" | "anvil" | "ipfs" | "contractAddress" | "agentKey" | "agentAddress" | "image" | "dir"
     >,
   ) {
     this.nats = parts.nats;
+    this.natsUrl = parts.natsUrl;
     this.anvil = parts.anvil;
     this.ipfs = parts.ipfs;
     this.contractAddress = parts.contractAddress;
@@ -71,7 +76,12 @@ export class LocalNetwork implements AsyncDisposable {
       const dir = await Deno.makeTempDir({ prefix: "lamda-net-" });
       stack.defer(() => Deno.remove(dir, { recursive: true }).catch(() => {}));
       const [nats, anvil, image] = await Promise.all([
-        NatsServer.start({ detached: options.detached }),
+        NatsServer.start({
+          detached: options.detached,
+          config: options.natsPassword
+            ? `authorization { user: "lamda", password: ${JSON.stringify(options.natsPassword)} }\n`
+            : undefined,
+        }),
         Anvil.start({ chainId: 5611, detached: options.detached }),
         buildSampleImage(),
       ]);
@@ -89,6 +99,9 @@ export class LocalNetwork implements AsyncDisposable {
       const agentKey = ANVIL_KEYS[options.agentKeyIndex ?? 1];
       const net = new LocalNetwork({
         nats,
+        natsUrl: options.natsPassword
+          ? nats.url.replace("nats://", `nats://lamda:${encodeURIComponent(options.natsPassword)}@`)
+          : nats.url,
         anvil,
         ipfs,
         contractAddress,
@@ -112,7 +125,7 @@ export class LocalNetwork implements AsyncDisposable {
       OPBNB_RPC_URL: this.anvil.url,
       CHAIN_ID: "5611",
       REPUTATION_CONTRACT_ADDRESS: this.contractAddress,
-      NATS_URL: this.nats.url,
+      NATS_URL: this.natsUrl,
       DOCKER_HOST,
       PINATA_JWT: DEV_PINATA_JWT,
       PINATA_API_URL: this.ipfs.url,
