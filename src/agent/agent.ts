@@ -36,7 +36,7 @@ import {
 } from "../job/mod.ts";
 import type { Logger } from "../log/mod.ts";
 import { deniedAccess } from "../permissions/mod.ts";
-import { Storage } from "../storage/mod.ts";
+import { logGatewayProbes, Storage } from "../storage/mod.ts";
 import { VERSION } from "../version.ts";
 import { PipelineExecutor } from "./executor.ts";
 import { abortable, retryDelay, sleep } from "../timers.ts";
@@ -183,6 +183,8 @@ export async function runAgent(options: AgentOptions): Promise<void> {
 
     const storage = await step("storage", "preparing IPFS storage", async () => {
       const s = new Storage(config, logger, options.tuning?.storage);
+      // Which gateways speak the trustless protocol, as a warning per one that does not; never delays start-up.
+      void logGatewayProbes(s.gateways(), log, { signal, timeoutMs: config.ipfsRequestTimeout });
       const expired = await s.expireSpool();
       if (expired.length) log.warn("Expired spooled outputs removed", { jobs: expired });
       return s;

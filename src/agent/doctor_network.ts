@@ -14,15 +14,74 @@ import type { Config } from "../config/mod.ts";
 import { redactUrl } from "../config/mod.ts";
 import type { Logger } from "../log/mod.ts";
 import { deniedAccess } from "../permissions/mod.ts";
-import { EMPTY_DIRECTORY_CID, PinataClient, Storage, StorageError } from "../storage/mod.ts";
+import {
+  describeProfile,
+  PinataClient,
+  PROBE_FILE,
+  probeGateway,
+  probeUpload,
+  Storage,
+  StorageError,
+} from "../storage/mod.ts";
 import { checkNats } from "./doctor_nats.ts";
 import type { LocalProbes } from "./doctor_local.ts";
-import { type DoctorCheck, fail, oneLine, pass, warn } from "./doctor_report.ts";
+import { type CheckOutcome, type DoctorCheck, fail, oneLine, pass, warn } from "./doctor_report.ts";
 
 /** Clock skew against the latest block above which the clock check warns, in seconds. */
 export const MAX_CLOCK_SKEW_S = 30;
 
 const RPC_FIX = "check OPBNB_RPC_URL (reachable from this host) and CHAIN_ID (opBNB testnet 5611, mainnet 204)";
+
+const SCOPE_FIX = "use a Pinata API key (Admin, or with the legacy endpoint scope pinFileToIPFS; unpin optional) " +
+  "and set its JWT as PINATA_JWT";
+
+/**
+ * The Pinata row: the JWT authenticates (`testAuthentication`), and the key can upload: a tiny probe directory is
+ * pinned like a job output (Pinata has no dry run), its CID checked against the local profiles, then unpinned when the
+ * key has the `unpin` scope. Each run spends one or two of a limited-use key's uses.
+ */
+export async function checkPinata(config: Config, signal?: AbortSignal): Promise<CheckOutcome> {
+  if (!config.pinataJwt) return fail("PINATA_JWT is not set", "set PINATA_JWT to a Pinata API key (JWT)");
+  const client = new PinataClient({
+    apiUrl: config.pinataApiUrl,
+    jwt: config.pinataJwt,
+    retries: 0,
+    backoffBaseMs: 0,
+    attemptTimeoutMs: 20_000,
+  });
+  const api = redactUrl(config.pinataApiUrl);
+  try {
+    await client.testAuthentication(signal);
+  } catch (error) {
+    if (error instanceof StorageError && error.detail === "unauthorized") {
+      return fail(oneLine(error), `PINATA_JWT was rejected: ${SCOPE_FIX}`);
+    }
+    throw error;
+  }
+  let probe;
+  try {
+    probe = await probeUpload(client, signal);
+  } catch (error) {
+    if (error instanceof StorageError && error.detail === "unauthorized") {
+      return fail(`${api} accepted the JWT but refused an upload: ${oneLine(error)}`, SCOPE_FIX);
+    }
+    throw error;
+  }
+  if (!probe.profile) {
+    const local = [...probe.expected].map(([name, cid]) => `${cid} (${name})`).join(", ");
+    return fail(
+      `${api} pinned the upload probe as ${probe.cid}, but the local importer profiles give ${local}: ` +
+        "every job output would fail upload_failed",
+      "Pinata builds CIDs in a way this agent does not know: report it with the CIDs above",
+    );
+  }
+  const found = `${api} accepted the JWT and pinned an upload probe as ${probe.cid} (${
+    describeProfile(probe.profile)
+  })`;
+  if (probe.unpinned) return pass(`${found}; the probe was unpinned`);
+  const size = PROBE_FILE.content.byteLength;
+  return pass(`${found}; the probe stays pinned (one ${size}-byte file: the key has no unpin scope)`);
+}
 
 /** The checks that need the network, in report order. */
 export function networkChecks(config: Config, probes: LocalProbes, logger: Logger): DoctorCheck[] {
@@ -125,29 +184,9 @@ export function networkChecks(config: Config, probes: LocalProbes, logger: Logge
     {
       name: "pinata",
       local: false,
+      timeoutMs: 30_000,
       fix: "check PINATA_API_URL and that this host may reach it",
-      async run(signal) {
-        if (!config.pinataJwt) return fail("PINATA_JWT is not set", "set PINATA_JWT to a Pinata API key (JWT)");
-        const client = new PinataClient({
-          apiUrl: config.pinataApiUrl,
-          jwt: config.pinataJwt,
-          retries: 0,
-          backoffBaseMs: 0,
-          attemptTimeoutMs: 10_000,
-        });
-        try {
-          await client.testAuthentication(signal);
-          return pass(`${redactUrl(config.pinataApiUrl)} accepted the JWT`);
-        } catch (error) {
-          if (error instanceof StorageError && error.detail === "unauthorized") {
-            return fail(
-              oneLine(error),
-              "PINATA_JWT was rejected: create a new API key with pinFileToIPFS permission and set its JWT",
-            );
-          }
-          throw error;
-        }
-      },
+      run: (signal) => checkPinata(config, signal),
     },
   ];
   for (const gateway of storage.gateways()) {
@@ -157,18 +196,24 @@ export function networkChecks(config: Config, probes: LocalProbes, logger: Logge
       local: false,
       fix: `check that ${name} is reachable from this host, or remove it from IPFS_GATEWAYS`,
       async run(signal) {
-        const url = `${gateway.url.replace(/\/+$/, "")}/ipfs/${EMPTY_DIRECTORY_CID}?format=car`;
-        const res = await fetch(url, {
-          headers: { ...gateway.headers, accept: "application/vnd.ipld.car" },
-          signal,
-        });
-        await res.body?.cancel();
-        if (res.ok) return pass("reachable; served the empty directory as a CAR");
-        if (res.status === 401 || res.status === 403) {
-          return fail(`answered HTTP ${res.status}`, "set PINATA_GATEWAY_KEY for a dedicated gateway");
+        // The trustless-gateway spec's probe: /ipfs/bafkqaaa as a raw block and as a CAR, status and Content-Type.
+        const probe = await probeGateway(gateway, { signal, timeoutMs: 10_000 });
+        switch (probe.verdict) {
+          case "trustless":
+          case "raw_only":
+            return pass(probe.summary);
+          case "not_trustless":
+            return fail(
+              probe.summary,
+              `remove ${name} from IPFS_GATEWAYS, or list a trustless gateway (e.g. https://trustless-gateway.link)`,
+            );
+          case "refused":
+            return fail(probe.summary, "set PINATA_GATEWAY_KEY for a dedicated gateway");
+          case "no_probe":
+            return warn(probe.summary, `check that ${name} serves ?format=car and ?format=raw for your inputs`);
+          case "unreachable":
+            return fail(probe.summary, this.fix);
         }
-        if (res.status === 404) return pass("reachable (HTTP 404 for the probe CID: it serves only pinned content)");
-        return fail(`answered HTTP ${res.status} for a trustless CAR request`, this.fix);
       },
     });
   }

@@ -1,8 +1,8 @@
 /**
- * The job pipeline the agent runs for each attempt: fetch the input (verified) → ensure the image → run the hardened
- * container with the assigned GPUs → upload the output (verified CID) → a signed receipt. Also finishes an attempt an
- * earlier process left unfinished (`ctx.resume`, decided by src/job/resume.ts): re-attach to its container, or upload
- * the output it left.
+ * The job pipeline the agent runs for each attempt: fetch the input (verified, or from the input cache) while the image
+ * is pulled → run the hardened container with the assigned GPUs → upload the output (verified CID) → a signed receipt.
+ * Also finishes an attempt an earlier process left unfinished (`ctx.resume`, decided by src/job/resume.ts): re-attach
+ * to its container, or upload the output it left.
  */
 import type { Signer } from "ethers";
 import {
@@ -15,14 +15,29 @@ import {
 } from "../docker/mod.ts";
 import type { ExecutionContext, Job, JobExecutor, JobOutcome } from "../job/mod.ts";
 import { type Logger, logProgressSink } from "../log/mod.ts";
-import { type Storage, StorageError, type TransferOptions, type UploadResult } from "../storage/mod.ts";
+import {
+  type InputLease,
+  type Storage,
+  StorageError,
+  type TransferOptions,
+  type UploadResult,
+} from "../storage/mod.ts";
 import type { AgentMetrics, TransferKind } from "./metrics.ts";
 import { signReceipt } from "./receipt.ts";
 
 /** What the pipeline needs; each piece has one real implementation, built in the composition root. */
 export interface PipelineDeps {
   docker: Pick<DockerEngine, "ensureImage" | "run" | "resume">;
-  storage: Pick<Storage, "fetchInput" | "uploadOutput" | "resumeUpload" | "listSpooledOutputs" | "removeSpooled">;
+  storage: Pick<
+    Storage,
+    | "acquireInput"
+    | "holdInput"
+    | "inputCache"
+    | "uploadOutput"
+    | "resumeUpload"
+    | "listSpooledOutputs"
+    | "removeSpooled"
+  >;
   /** Signs receipts: the node key. */
   signer: Signer;
   agentAddress: string;
@@ -45,6 +60,7 @@ export class PipelineExecutor implements JobExecutor {
 
   constructor(deps: PipelineDeps) {
     this.#deps = deps;
+    deps.metrics?.observe({ inputCacheBytes: () => deps.storage.inputCache.bytes() });
   }
 
   /** Runs (or finishes) one attempt; never throws for a job's own failure. */
@@ -54,6 +70,9 @@ export class PipelineExecutor implements JobExecutor {
     const signal = ctx.signal;
     const startedAt = new Date();
     let dirs: JobDirs | undefined;
+    let lease: InputLease | undefined;
+    // Before the first await: a re-attached container may mount a cache entry, which no other job may evict meanwhile.
+    const held = ctx.resume === "reattach" && job.inputFileCid ? storage.holdInput(job.inputFileCid) : undefined;
     try {
       dirs = await createJobDirs(jobsDir, job.jobId, ctx.attempt, { fresh: ctx.resume === undefined });
       if (ctx.resume === "upload") {
@@ -69,19 +88,7 @@ export class PipelineExecutor implements JobExecutor {
         if (!run) return agentRestart("the job's container was gone after the agent restarted");
         log.info("Re-attached to the job's container after a restart", { ok: run.ok });
       } else {
-        if (job.inputFileCid) {
-          await ctx.progress("fetching_input");
-          const t0 = performance.now();
-          await storage.fetchInput(job.inputFileCid, dirs.input, {
-            signal,
-            logger: log,
-            label: "input",
-            ...this.#transfer("download", log),
-          });
-          metrics?.transferTime("download", (performance.now() - t0) / 1000);
-        }
-        await ctx.progress("pulling_image");
-        image = await docker.ensureImage(job.imageName, { signal, jobId: job.jobId });
+        ({ image, lease } = await this.#prepare(job, dirs.input, ctx, log));
         await ctx.progress("running");
         run = await docker.run({
           jobId: job.jobId,
@@ -90,7 +97,7 @@ export class PipelineExecutor implements JobExecutor {
           command: job.command,
           env: job.env,
           gpuIds: ctx.gpuUuids.filter((id) => !isPseudoGpu(id)),
-          inputDir: job.inputFileCid ? dirs.input : undefined,
+          inputDir: lease?.dir,
           outputDir: dirs.output,
           outputPath: job.outputPath,
           resources: job.resources,
@@ -121,8 +128,71 @@ export class PipelineExecutor implements JobExecutor {
       log.warn("Job failed", { reason: failure.reason, error: error as Error });
       return failure;
     } finally {
+      // The container is gone by now (run removes it on every outcome): the cache entry may be evicted again.
+      lease?.release();
+      held?.();
       if (dirs) await removeJobDirs(dirs).catch((error) => log.warn("Cannot remove job directories", { error }));
     }
+  }
+
+  /**
+   * The input and the image at the same time: both stages are journaled before either starts (so a restart in either
+   * runs the attempt again from the start), the job goes on once both are ready, and the first failure cancels the
+   * other and is the job's.
+   */
+  async #prepare(
+    job: Job,
+    inputDir: string,
+    ctx: ExecutionContext,
+    log: Logger,
+  ): Promise<{ image: ImageInfo; lease?: InputLease }> {
+    const cid = job.inputFileCid;
+    if (cid) await ctx.progress("fetching_input");
+    await ctx.progress("pulling_image");
+    const stop = new AbortController();
+    const signal = AbortSignal.any([ctx.signal, stop.signal]);
+    let failed: { error: unknown } | undefined;
+    const failFirst = (error: unknown): never => {
+      if (!failed) {
+        failed = { error };
+        stop.abort(error);
+      }
+      throw error;
+    };
+    const input = cid ? this.#input(cid, inputDir, signal, log).catch(failFirst) : Promise.resolve(undefined);
+    const pull = (async () => await this.#deps.docker.ensureImage(job.imageName, { signal, jobId: job.jobId }))()
+      .catch(failFirst);
+    // Both settle before the job goes on or fails: nothing keeps writing into a directory about to be removed.
+    const [lease, image] = await Promise.allSettled([input, pull]);
+    if (failed || lease.status === "rejected" || image.status === "rejected") {
+      if (lease.status === "fulfilled") lease.value?.release();
+      throw failed
+        ? failed.error
+        : lease.status === "rejected"
+        ? lease.reason
+        : (image as PromiseRejectedResult).reason;
+    }
+    return { image: image.value, lease: lease.value };
+  }
+
+  /** The job's input from the cache, another job's fetch of the same CID, or a fetch of its own. */
+  async #input(cid: string, jobInputDir: string, signal: AbortSignal, log: Logger): Promise<InputLease> {
+    const { storage, metrics } = this.#deps;
+    const t0 = performance.now();
+    const lease = await storage.acquireInput(cid, jobInputDir, {
+      signal,
+      logger: log,
+      label: "input",
+      ...this.#transfer("download", log),
+    });
+    if (lease.source === "fetched" || lease.source === "direct") {
+      metrics?.transferTime("download", (performance.now() - t0) / 1000);
+    }
+    if (lease.source !== "direct") metrics?.inputCacheLookup(lease.source !== "fetched");
+    if (lease.source === "cache" || lease.source === "shared") {
+      log.info("Input served from the input cache", { cid, source: lease.source, bytes: lease.bytes });
+    }
+    return lease;
   }
 
   /** Drops what a finished job kept for a retry: its spooled output. */

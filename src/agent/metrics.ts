@@ -11,6 +11,8 @@ export interface MetricSources {
   /** Totals of the heartbeat loop: transactions sent (replacements included) and failed steps. */
   heartbeats?(): { sent: number; failures: number };
   gpus?(): { uuid: string; temperatureC?: number; utilizationPct?: number }[];
+  /** File bytes in the input cache; undefined until it was first read. */
+  inputCacheBytes?(): number | undefined;
 }
 
 /** Transfer directions counted in bytes and seconds. */
@@ -23,6 +25,8 @@ export class AgentMetrics {
   readonly jobDuration: client.Histogram<"status">;
   readonly transferBytes: client.Counter<"kind">;
   readonly transferSeconds: client.Counter<"kind">;
+  readonly inputCacheHits: client.Counter;
+  readonly inputCacheMisses: client.Counter;
   #sources: MetricSources = {};
 
   constructor() {
@@ -50,6 +54,17 @@ export class AgentMetrics {
       name: "lamda_transfer_seconds_total",
       help: "Seconds spent moving bytes, by kind.",
       labelNames: ["kind"] as const,
+      registers,
+    });
+    this.inputCacheHits = new client.Counter({
+      name: "lamda_input_cache_hits_total",
+      help:
+        "Job inputs served without a fetch of their own: from the input cache, or another job's fetch of the same CID.",
+      registers,
+    });
+    this.inputCacheMisses = new client.Counter({
+      name: "lamda_input_cache_misses_total",
+      help: "Job inputs fetched from a gateway while the input cache is enabled.",
       registers,
     });
     const sources = () => this.#sources;
@@ -95,6 +110,7 @@ export class AgentMetrics {
       const at = this.#sources.lastHeartbeatAt?.();
       return at ? at.getTime() / 1000 : undefined;
     });
+    gauge("lamda_input_cache_bytes", "File bytes kept in the input cache.", () => this.#sources.inputCacheBytes?.());
     new client.Gauge({
       name: "lamda_gpu_temperature_celsius",
       help: "GPU temperature.",
@@ -144,6 +160,11 @@ export class AgentMetrics {
     return (bytes) => {
       if (bytes > 0) counter.inc(bytes);
     };
+  }
+
+  /** Counts one job input: `hit` when it was served without a fetch of its own. */
+  inputCacheLookup(hit: boolean): void {
+    (hit ? this.inputCacheHits : this.inputCacheMisses).inc();
   }
 
   /** Records the time of a transfer whose bytes {@linkcode bytesMoved} already counted. */

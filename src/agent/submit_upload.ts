@@ -12,6 +12,7 @@ import {
 import { PinataClient, StorageError } from "../storage/mod.ts";
 import { multipartBody } from "../storage/multipart_body.ts";
 import { scanOutput } from "../storage/output_tree.ts";
+import { postSized } from "../storage/sized_post.ts";
 
 /** Where and how to upload. */
 export interface InputUploadOptions {
@@ -97,10 +98,11 @@ async function upload(
   const signal = options.signal
     ? AbortSignal.any([options.signal, AbortSignal.timeout(timeoutMs)])
     : AbortSignal.timeout(timeoutMs);
-  const res = await fetch(`${options.apiUrl.replace(/\/+$/, "")}/pinning/pinFileToIPFS`, {
-    method: "POST",
+  // With its exact Content-Length, as the agent's own uploads (fetch would send the stream chunked).
+  const res = await postSized(`${options.apiUrl.replace(/\/+$/, "")}/pinning/pinFileToIPFS`, {
     headers: { authorization: `Bearer ${options.jwt}`, "content-type": body.contentType },
-    body: body.stream(signal, (n) => progress.add(n)),
+    length: body.length,
+    body: body.chunks(signal, (n) => progress.add(n)),
     signal,
   });
   if (!res.ok) {

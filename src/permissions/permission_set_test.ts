@@ -39,7 +39,8 @@ Deno.test("the agent's set reaches the Docker socket, default NATS, opBNB RPC, P
     "localhost:80",
     "127.0.0.1:4222",
     "opbnb-testnet-rpc.bnbchain.org:443",
-    "gateway.pinata.cloud:443",
+    "trustless-gateway.link:443",
+    "ipfs.io:443",
     "api.pinata.cloud:443",
     "127.0.0.1:9464",
   ]);

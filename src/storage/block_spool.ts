@@ -1,43 +1,39 @@
 /**
- * The exporter's view of a download in progress: blocks land on disk as they are verified, and a read of a block
- * that has not arrived yet waits for it. The download and the DAG walk run side by side, memory stays bounded.
+ * Verified blocks of one retrieval, on disk, and the exporter's view of them while they arrive.
+ *
+ * `BlockSpool` lives for the whole retrieval: a block is stored once it hashes to its CID and stays, whichever gateway
+ * sent it, so a retry after a broken transfer only fetches what is still missing. `BlockSession` is one attempt
+ * against one gateway: a read of a block not stored yet waits for the CAR stream ("feed") that brought its parent, and
+ * a block no live feed will bring is fetched on its own (a raw block, or a CAR of its subtree).
  */
+import { decode as decodePb } from "@ipld/dag-pb";
 import type { CID } from "multiformats/cid";
 import { base32 } from "multiformats/bases/base32";
 import { DiskBlockstore } from "./disk_blockstore.ts";
-import { integrityError, type StorageError } from "./errors.ts";
-import { verifyBlock } from "./block_verify.ts";
+import { StorageError } from "./errors.ts";
+import { assertVerifiable, canVerify, DAG_PB, IDENTITY, verifyBlock } from "./block_verify.ts";
 
-/** Fetches one block by CID (raw-block mode); the spool verifies what it returns. */
-export type BlockFetcher = (cid: CID, signal: AbortSignal) => Promise<Uint8Array>;
-
-interface Waiter {
-  resolve(): void;
-  reject(error: unknown): void;
+/** Options of a {@linkcode BlockSpool}. */
+export interface BlockSpoolOptions {
+  /** Sees each new block once, after it verified (progress counting). */
+  onBlock?: (cid: CID, bytes: Uint8Array) => void;
+  /** Most bytes of blocks kept (a gateway sending endless unrelated blocks is cut off). */
+  maxBytes?: number;
 }
 
-/** A verifying, waiting blockstore fed by a CAR stream or a per-block fetcher. */
+/** Verified blocks of one retrieval, one file each; they survive failed attempts until {@linkcode destroy}. */
 export class BlockSpool {
   readonly store: DiskBlockstore;
   #have = new Set<string>();
-  #waiters = new Map<string, Waiter[]>();
-  #inflight = new Map<string, Promise<void>>();
-  #done = false;
-  #failure: unknown;
-  #fetcher?: BlockFetcher;
-  #signal: AbortSignal;
   #onBlock?: (cid: CID, bytes: Uint8Array) => void;
+  #maxBytes: number;
   /** Bytes of all blocks stored so far. */
   storedBytes = 0;
 
-  constructor(
-    dir: string,
-    options: { signal: AbortSignal; fetcher?: BlockFetcher; onBlock?: (cid: CID, bytes: Uint8Array) => void },
-  ) {
+  constructor(dir: string, options: BlockSpoolOptions = {}) {
     this.store = new DiskBlockstore(dir);
-    this.#fetcher = options.fetcher;
-    this.#signal = options.signal;
     this.#onBlock = options.onBlock;
+    this.#maxBytes = options.maxBytes ?? Number.POSITIVE_INFINITY;
   }
 
   /** Creates the directory. */
@@ -46,57 +42,40 @@ export class BlockSpool {
     return this;
   }
 
-  /** Verifies and stores a block; wakes readers waiting for it. `onBlock` sees each new block once, verified. */
-  async put(cid: CID, bytes: Uint8Array): Promise<void> {
+  /** Blocks stored so far. */
+  get blocks(): number {
+    return this.#have.size;
+  }
+
+  /** Whether `cid`'s block is stored (identity CIDs always are: the CID holds the bytes). */
+  has(cid: CID): boolean {
+    return cid.multihash.code === IDENTITY || this.#have.has(keyOf(cid));
+  }
+
+  /** Verifies and stores a block; returns whether it was new. Throws `input_integrity_failed` on a mismatch. */
+  async put(cid: CID, bytes: Uint8Array): Promise<boolean> {
+    if (this.has(cid)) return false;
     await verifyBlock(cid, bytes);
     const key = keyOf(cid);
-    if (this.#have.has(key)) return;
+    if (this.#have.has(key)) return false;
+    if (this.storedBytes + bytes.byteLength > this.#maxBytes) {
+      throw new StorageError(
+        "input_fetch_failed",
+        "too_large",
+        `The gateways sent more than ${this.#maxBytes} bytes of blocks (INPUT_MAX_BYTES plus DAG overhead)`,
+      );
+    }
     await this.store.put(cid, bytes);
     this.storedBytes += bytes.byteLength;
     this.#have.add(key);
     this.#onBlock?.(cid, bytes);
-    for (const w of this.#waiters.get(key) ?? []) w.resolve();
-    this.#waiters.delete(key);
+    return true;
   }
 
-  /** Marks the feed as finished: readers of blocks that never arrived fail with `error` or a missing-block error. */
-  finish(error?: unknown): void {
-    if (this.#done) return;
-    this.#done = true;
-    this.#failure = error;
-    for (const [key, waiters] of this.#waiters) {
-      for (const w of waiters) w.reject(error ?? missing(key));
-    }
-    this.#waiters.clear();
-  }
-
-  /** The blockstore interface of the exporter. */
-  async *get(cid: CID, options: { signal?: AbortSignal } = {}): AsyncGenerator<Uint8Array> {
-    await this.#arrival(cid, options.signal);
-    yield await this.store.read(cid);
-  }
-
-  #arrival(cid: CID, signal?: AbortSignal): Promise<void> {
-    const key = keyOf(cid);
-    if (this.#have.has(key)) return Promise.resolve();
-    if (this.#fetcher) return this.#fetchOnce(cid, key);
-    if (this.#done) return Promise.reject(this.#failure ?? missing(key));
-    return new Promise<void>((resolve, reject) => {
-      const list = this.#waiters.get(key) ?? [];
-      list.push({ resolve, reject });
-      this.#waiters.set(key, list);
-      signal?.addEventListener("abort", () => reject(signal.reason), { once: true });
-    });
-  }
-
-  #fetchOnce(cid: CID, key: string): Promise<void> {
-    let p = this.#inflight.get(key);
-    if (!p) {
-      p = this.#fetcher!(cid, this.#signal).then((bytes) => this.put(cid, bytes));
-      p.finally(() => this.#inflight.delete(key)).catch(() => {});
-      this.#inflight.set(key, p);
-    }
-    return p;
+  /** Reads a stored block. */
+  read(cid: CID): Promise<Uint8Array> {
+    if (cid.multihash.code === IDENTITY) return Promise.resolve(cid.multihash.digest);
+    return this.store.read(cid);
   }
 
   /** Deletes the spooled blocks. */
@@ -105,13 +84,251 @@ export class BlockSpool {
   }
 }
 
-function keyOf(cid: CID): string {
-  return base32.baseEncode(cid.multihash.bytes);
+/** A stream of blocks within one attempt (one CAR response). */
+export interface Feed {
+  /** Verifies and stores a block; the links of a dag-pb block are then awaited from this feed. */
+  put(cid: CID, bytes: Uint8Array): Promise<void>;
+  /** The stream ended cleanly: blocks still awaited from it are fetched on their own. */
+  end(): void;
 }
 
-function missing(key: string): StorageError {
-  return integrityError(
+/**
+ * Gets one block (and maybe its subtree) from the attempt's gateway into `session`: `session.put` for a single block,
+ * `session.openFeed()` for a CAR. Resolves once the response has been read to its end.
+ */
+export type BlockSource = (cid: CID, session: BlockSession, signal: AbortSignal) => Promise<void>;
+
+interface Waiter {
+  resolve(arrived: boolean): void;
+  reject(error: unknown): void;
+}
+
+interface FeedState {
+  live: boolean;
+}
+
+/** One attempt's reads: waits for live feeds, fetches the rest through `source`, fails as a whole on the first error. */
+export class BlockSession {
+  readonly spool: BlockSpool;
+  #source: BlockSource;
+  #controller = new AbortController();
+  #signal: AbortSignal;
+  #expected = new Map<string, FeedState>();
+  #waiters = new Map<string, Set<Waiter>>();
+  #fetching = new Map<string, Promise<void>>();
+  #slots: Slots;
+  #failure: unknown;
+  #failed = false;
+
+  constructor(spool: BlockSpool, options: { source: BlockSource; signal: AbortSignal; concurrency?: number }) {
+    this.spool = spool;
+    this.#source = options.source;
+    this.#signal = AbortSignal.any([options.signal, this.#controller.signal]);
+    this.#slots = new Slots(options.concurrency ?? 8);
+  }
+
+  /** The first error of a feed or fetch, which ended the session; undefined while it is sound. */
+  get failure(): unknown {
+    return this.#failure;
+  }
+
+  /** Whether the session ended with an error. */
+  get failed(): boolean {
+    return this.#failed;
+  }
+
+  /** The blockstore interface of the exporter. */
+  async *get(cid: CID, options: { signal?: AbortSignal } = {}): AsyncGenerator<Uint8Array> {
+    await this.#arrival(cid, options.signal);
+    yield await this.spool.read(cid);
+  }
+
+  /** Stores a block that arrived on its own (a raw-block answer). */
+  async put(cid: CID, bytes: Uint8Array): Promise<void> {
+    await this.#store(cid, bytes, undefined);
+  }
+
+  /** A new feed: a CAR response being read. */
+  openFeed(): Feed {
+    const state: FeedState = { live: true };
+    return {
+      put: (cid, bytes) => this.#store(cid, bytes, state),
+      end: () => this.#endFeed(state),
+    };
+  }
+
+  /** Ends the session: feeds and fetches still running are cancelled, readers get `error` (or an abort). */
+  close(error?: unknown): void {
+    if (error !== undefined) this.#fail(error);
+    this.#controller.abort(new DOMException("attempt finished", "AbortError"));
+    this.#rejectAll(this.#failure ?? new DOMException("attempt finished", "AbortError"));
+  }
+
+  async #store(cid: CID, bytes: Uint8Array, feed: FeedState | undefined): Promise<void> {
+    if (this.#failed) throw this.#failure;
+    // A block the agent cannot hash-check is skipped; if the DAG needs it, the read says why.
+    if (!canVerify(cid)) return;
+    const fresh = await this.spool.put(cid, bytes);
+    const key = keyOf(cid);
+    this.#expected.delete(key);
+    if (feed && cid.code === DAG_PB) {
+      // A duplicate was not hashed by the spool: its links are trusted only once its bytes are.
+      if (!fresh) await verifyBlock(cid, bytes);
+      for (const link of linksOf(bytes)) {
+        if (this.spool.has(link)) continue;
+        const k = keyOf(link);
+        if (!this.#expected.get(k)?.live) this.#expected.set(k, feed);
+      }
+    }
+    this.#wake(key, true);
+  }
+
+  #endFeed(state: FeedState): void {
+    if (!state.live) return;
+    state.live = false;
+    for (const [key, feed] of this.#expected) {
+      if (feed !== state) continue;
+      this.#expected.delete(key);
+      this.#wake(key, false);
+    }
+  }
+
+  async #arrival(cid: CID, signal?: AbortSignal): Promise<void> {
+    assertVerifiable(cid);
+    if (this.#failed) throw this.#failure;
+    if (this.spool.has(cid)) return;
+    const key = keyOf(cid);
+    if (this.#expected.get(key)?.live) {
+      const arrived = await this.#wait(key, signal);
+      if (arrived || this.spool.has(cid)) return;
+    }
+    await this.#fetch(cid, key);
+  }
+
+  #wait(key: string, signal?: AbortSignal): Promise<boolean> {
+    return new Promise<boolean>((resolve, reject) => {
+      if (signal?.aborted) return reject(signal.reason);
+      const set = this.#waiters.get(key) ?? new Set();
+      const onAbort = () => {
+        set.delete(waiter);
+        reject(signal!.reason);
+      };
+      // The listener goes with the waiter: a long retrieval waits for thousands of blocks on one signal.
+      const waiter: Waiter = {
+        resolve: (arrived) => {
+          signal?.removeEventListener("abort", onAbort);
+          resolve(arrived);
+        },
+        reject: (error) => {
+          signal?.removeEventListener("abort", onAbort);
+          reject(error);
+        },
+      };
+      set.add(waiter);
+      this.#waiters.set(key, set);
+      signal?.addEventListener("abort", onAbort, { once: true });
+    });
+  }
+
+  #wake(key: string, arrived: boolean): void {
+    const set = this.#waiters.get(key);
+    if (!set) return;
+    this.#waiters.delete(key);
+    for (const w of set) w.resolve(arrived);
+  }
+
+  #fetch(cid: CID, key: string): Promise<void> {
+    let p = this.#fetching.get(key);
+    if (p) return p;
+    p = (async () => {
+      await this.#slots.acquire(this.#signal);
+      if (this.spool.has(cid)) return this.#slots.release();
+      const arrived = this.#wait(key, this.#signal);
+      const read = this.#source(cid, this, this.#signal).finally(() => this.#slots.release());
+      read.catch((error) => this.#fail(error));
+      arrived.catch(() => {});
+      // The block may come early in a long answer (the root of a subtree CAR): go on as soon as it is stored.
+      const first = await Promise.race([arrived, read.then(() => "read" as const)]);
+      if (first === true || this.spool.has(cid)) return;
+      await read;
+      if (this.spool.has(cid)) return;
+      throw this.#fail(missingBlock(cid));
+    })();
+    this.#fetching.set(key, p);
+    p.catch(() => {}).finally(() => this.#fetching.delete(key));
+    return p;
+  }
+
+  #fail(error: unknown): unknown {
+    if (!this.#failed) {
+      this.#failed = true;
+      this.#failure = error;
+      this.#controller.abort(new DOMException("attempt failed", "AbortError"));
+      this.#rejectAll(error);
+    }
+    return this.#failure;
+  }
+
+  #rejectAll(error: unknown): void {
+    for (const set of this.#waiters.values()) for (const w of set) w.reject(error);
+    this.#waiters.clear();
+  }
+}
+
+/** The gateway's answer lacked `cid`: not bad data, the block is just not there. */
+function missingBlock(cid: CID): StorageError {
+  return new StorageError(
+    "input_fetch_failed",
     "missing_block",
-    `The CAR ended without block ${key} that the DAG needs (truncated or incomplete)`,
+    `The gateway's answer for block ${cid}, which the DAG needs, ended without it`,
+    { retryable: true },
   );
+}
+
+/** A counting semaphore: at most `n` block requests in flight per attempt. */
+class Slots {
+  #free: number;
+  #queue: (() => void)[] = [];
+  constructor(n: number) {
+    this.#free = n;
+  }
+
+  acquire(signal: AbortSignal): Promise<void> {
+    if (signal.aborted) return Promise.reject(signal.reason);
+    if (this.#free > 0) {
+      this.#free--;
+      return Promise.resolve();
+    }
+    return new Promise((resolve, reject) => {
+      const grant = () => {
+        signal.removeEventListener("abort", onAbort);
+        resolve();
+      };
+      const onAbort = () => {
+        this.#queue = this.#queue.filter((g) => g !== grant);
+        reject(signal.reason);
+      };
+      this.#queue.push(grant);
+      signal.addEventListener("abort", onAbort, { once: true });
+    });
+  }
+
+  release(): void {
+    const next = this.#queue.shift();
+    if (next) next();
+    else this.#free++;
+  }
+}
+
+/** The links of a verified dag-pb block; none when it does not decode (the exporter reports that when it reads it). */
+function linksOf(bytes: Uint8Array): CID[] {
+  try {
+    return decodePb(bytes).Links.map((l) => l.Hash);
+  } catch {
+    return [];
+  }
+}
+
+function keyOf(cid: CID): string {
+  return base32.baseEncode(cid.multihash.bytes);
 }

@@ -1,4 +1,4 @@
-/** Checks that a block's bytes are what its CID names, and that the agent accepts its codec and hash. */
+/** Checks that a block's bytes are what its CID names. */
 import { CID } from "multiformats/cid";
 import { sha256 } from "multiformats/hashes/sha2";
 import { equals } from "multiformats/bytes";
@@ -8,21 +8,53 @@ import { integrityError, StorageError } from "./errors.ts";
 export const DAG_PB = 0x70;
 /** raw multicodec. */
 export const RAW = 0x55;
+/** dag-cbor multicodec. */
+export const DAG_CBOR = 0x71;
 /** sha2-256 multihash code. */
 export const SHA2_256 = 0x12;
 /** identity multihash code (the data is inside the CID). */
 export const IDENTITY = 0x00;
-/** The largest block accepted (the IPFS network's own transfer limit). */
+/** The largest block accepted (the IPFS network's own transfer limit; the trustless-gateway spec's client limit). */
 export const MAX_BLOCK_BYTES = 2 * 1024 * 1024;
 
-/** Throws `input_integrity_failed` unless `bytes` hash to `cid` with an accepted codec and hash function. */
-export async function verifyBlock(cid: CID, bytes: Uint8Array): Promise<void> {
-  if (cid.code !== DAG_PB && cid.code !== RAW) {
-    throw integrityError(
+const CODEC_NAMES: Record<number, string> = {
+  [DAG_PB]: "dag-pb",
+  [RAW]: "raw",
+  [DAG_CBOR]: "dag-cbor",
+  0x0129: "dag-json",
+};
+
+/** A codec's name for messages: `dag-cbor`, or `0x…` for one the agent does not know. */
+export function codecName(code: number): string {
+  return CODEC_NAMES[code] ?? `0x${code.toString(16)}`;
+}
+
+/** Whether the agent can check a block of `cid` at all: sha2-256 or identity multihash. */
+export function canVerify(cid: CID): boolean {
+  return cid.multihash.code === SHA2_256 || cid.multihash.code === IDENTITY;
+}
+
+/**
+ * Throws `input_fetch_failed`/`unsupported` for a CID whose hash the agent cannot check: a content property, so
+ * another gateway would not help.
+ */
+export function assertVerifiable(cid: CID): void {
+  if (!canVerify(cid)) {
+    throw new StorageError(
+      "input_fetch_failed",
       "unsupported",
-      `Block ${cid} uses codec 0x${cid.code.toString(16)}; only dag-pb and raw are accepted`,
+      `Block ${cid} uses hash 0x${cid.multihash.code.toString(16)}; the agent verifies sha2-256 (and identity) only`,
+      { retryable: false },
     );
   }
+}
+
+/**
+ * Throws `input_integrity_failed` unless `bytes` hash to `cid` (sha2-256 or identity) and fit the block limit. Any
+ * codec verifies here; which codecs may reach the input directory is the exporter's decision.
+ */
+export async function verifyBlock(cid: CID, bytes: Uint8Array): Promise<void> {
+  assertVerifiable(cid);
   if (bytes.byteLength > MAX_BLOCK_BYTES) {
     throw integrityError("too_large", `Block ${cid} is ${bytes.byteLength} bytes; the limit is ${MAX_BLOCK_BYTES}`);
   }
@@ -32,9 +64,6 @@ export async function verifyBlock(cid: CID, bytes: Uint8Array): Promise<void> {
       throw integrityError("hash_mismatch", `Block ${cid} does not match its identity CID`);
     }
     return;
-  }
-  if (mh.code !== SHA2_256) {
-    throw integrityError("unsupported", `Block ${cid} uses hash 0x${mh.code.toString(16)}; only sha2-256 is accepted`);
   }
   const digest = await sha256.digest(bytes);
   if (!equals(digest.digest, mh.digest)) {

@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
 import { CID } from "multiformats/cid";
+import * as Digest from "multiformats/hashes/digest";
 import { sha256 } from "multiformats/hashes/sha2";
 import { MAX_BLOCK_BYTES, verifyBlock } from "./block_verify.ts";
 import type { StorageError } from "./errors.ts";
@@ -19,12 +20,18 @@ Deno.test("one flipped bit fails verification with input_integrity_failed", asyn
   await assert.rejects(verifyBlock(cid, bad), (e: StorageError) => e.reason === "input_integrity_failed");
 });
 
-Deno.test("codecs other than dag-pb and raw, and blocks over 2 MiB, are refused", async () => {
+Deno.test("a block of any codec verifies by its hash; blocks over 2 MiB and hashes other than sha2-256 are refused", async () => {
   const digest = await sha256.digest(bytes);
-  await assert.rejects(verifyBlock(CID.createV1(0x71, digest), bytes), (e: StorageError) => e.detail === "unsupported");
+  // A dag-cbor block is checked like any other: whether it may reach /input is the exporter's decision.
+  await verifyBlock(CID.createV1(0x71, digest), bytes);
   const big = new Uint8Array(MAX_BLOCK_BYTES + 1);
   await assert.rejects(
     verifyBlock(CID.createV1(0x55, await sha256.digest(big)), big),
-    (e: StorageError) => e.detail === "too_large",
+    (e: StorageError) => e.reason === "input_integrity_failed" && e.detail === "too_large",
+  );
+  const blake3 = CID.createV1(0x55, Digest.create(0x1e, digest.digest));
+  await assert.rejects(
+    verifyBlock(blake3, bytes),
+    (e: StorageError) => e.reason === "input_fetch_failed" && e.detail === "unsupported" && /sha2-256/.test(e.message),
   );
 });

@@ -1,7 +1,7 @@
-/** Computes CIDs locally with the same importer settings the upload service uses; blocks are hashed, not kept. */
+/** Computes CIDs locally with the importer settings of a known profile; blocks are hashed, not kept. */
 import { type ImportCandidate, importer, type ImporterOptions } from "ipfs-unixfs-importer";
 import type { CID } from "multiformats/cid";
-import { importerOptionsFor } from "./cid_profile.ts";
+import { type CidProfile, importerOptionsFor, profileImporterOptions } from "./cid_profile.ts";
 import { type OutputTree, scanOutput } from "./output_tree.ts";
 
 /** A blockstore that discards blocks: only the CIDs are wanted. */
@@ -11,6 +11,8 @@ const discard = { put: (cid: CID) => Promise.resolve(cid) };
 export interface ComputeCidOptions {
   /** CID version as the service is asked for (`pinataOptions.cidVersion`); default 1. */
   cidVersion?: 0 | 1;
+  /** The importer profile; overrides `cidVersion` (default: the service's profile for that version). */
+  profile?: CidProfile;
   /** Importer options overriding the profile (tests only). */
   importer?: ImporterOptions;
   signal?: AbortSignal;
@@ -53,18 +55,35 @@ export async function computeDirectoryCid(dir: string, options: ComputeCidOption
 
 /** The CID of an already scanned directory. */
 export async function computeTreeCid(dir: string, tree: OutputTree, options: ComputeCidOptions = {}): Promise<CID> {
-  const opts = { ...importerOptionsFor(options.cidVersion ?? 1), ...options.importer, wrapWithDirectory: false };
+  return await rootCid(candidatesFor(dir, tree, "root", options.signal), options, dir);
+}
+
+/** The CID of a small directory held in memory (relative path → bytes), e.g. a probe upload. */
+export async function computeMemoryTreeCid(
+  files: Record<string, Uint8Array>,
+  options: ComputeCidOptions = {},
+): Promise<CID> {
+  const candidates = Object.entries(files).map(([path, bytes]) => ({ path: `root/${path}`, content: bytes }));
+  return await rootCid(candidates.length === 0 ? [{ path: "root" }] : candidates, options, "a memory tree");
+}
+
+async function rootCid(candidates: ImportCandidate[], options: ComputeCidOptions, what: string): Promise<CID> {
   let last: CID | undefined;
-  for await (const entry of importer(candidatesFor(dir, tree, "root", options.signal), discard, opts)) {
+  for await (const entry of importer(candidates, discard, optionsOf(options))) {
     if (entry.path === "root") last = entry.cid;
   }
-  if (!last) throw new Error(`The importer produced no root for ${dir}`);
+  if (!last) throw new Error(`The importer produced no root for ${what}`);
   return last;
+}
+
+function optionsOf(options: ComputeCidOptions): ImporterOptions {
+  const base = options.profile ? profileImporterOptions(options.profile) : importerOptionsFor(options.cidVersion ?? 1);
+  return { ...base, ...options.importer, wrapWithDirectory: false };
 }
 
 /** The CID of one file's content, as `ipfs add` would give it. */
 export async function computeFileCid(path: string, options: ComputeCidOptions = {}): Promise<CID> {
-  const opts = { ...importerOptionsFor(options.cidVersion ?? 1), ...options.importer, wrapWithDirectory: false };
+  const opts = optionsOf(options);
   let last: CID | undefined;
   for await (const entry of importer([{ content: fileChunks(path, options.signal) }], discard, opts)) last = entry.cid;
   if (!last) throw new Error(`The importer produced no CID for ${path}`);

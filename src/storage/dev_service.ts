@@ -1,10 +1,14 @@
 /**
- * The local IPFS service: the part of Pinata's API the agent uses (`pinFileToIPFS`, `testAuthentication`) and a
- * trustless gateway, over a blockstore on disk, with the importer settings Pinata uses. For local networks and tests.
+ * The local IPFS service: the part of Pinata's legacy API the agent uses (`pinFileToIPFS`, `unpin`,
+ * `testAuthentication`) and a trustless gateway, over a blockstore on disk. For local networks and tests.
+ *
+ * Modes replay what a real service may do differently: `profile` builds CIDv1 uploads under another IPIP-0499
+ * importer profile (Pinata does not publish its settings), and `scopedKeys` are keys limited to some legacy endpoint
+ * scopes, as Pinata's key form offers (`endpoints.pinning.pinFileToIPFS`, `endpoints.pinning.unpin`).
  */
 import { type ImportCandidate, importer } from "ipfs-unixfs-importer";
 import type { Logger } from "../log/mod.ts";
-import { importerOptionsFor } from "./cid_profile.ts";
+import { CID_PROFILES, type CidProfile, type CidProfileName, profileImporterOptions } from "./cid_profile.ts";
 import { handleGateway } from "./dev_gateway.ts";
 import { DiskBlockstore } from "./disk_blockstore.ts";
 import { boundaryOf, MultipartError, readMultipart } from "./multipart_reader.ts";
@@ -15,11 +19,18 @@ export interface DevIpfsOptions {
   port: number;
   /** Where blocks and upload temp files live. */
   dataDir: string;
-  /** The bearer token the pinning API accepts. */
+  /** The bearer token the pinning API accepts, with every scope (an admin key). */
   jwt: string;
+  /** Further tokens, each allowed only the listed legacy endpoints (testAuthentication needs no scope). */
+  scopedKeys?: Record<string, readonly PinataScope[]>;
+  /** The importer profile for `cidVersion: 1` uploads; default `kubo-cidv1` (Kubo `add --cid-version=1`). */
+  profile?: Exclude<CidProfileName, "unixfs-v0-2015">;
   hostname?: string;
   logger?: Logger;
 }
+
+/** A legacy endpoint scope of a Pinata API key. */
+export type PinataScope = "pinFileToIPFS" | "unpin";
 
 /** A running local IPFS service. */
 export interface DevIpfs {
@@ -38,6 +49,10 @@ export async function startDevIpfs(options: DevIpfsOptions): Promise<DevIpfs> {
   await Deno.mkdir(tmpRoot, { recursive: true });
   const log = options.logger?.child({ component: "ipfs-dev" });
   log?.redactor.add(options.jwt);
+  for (const key of Object.keys(options.scopedKeys ?? {})) log?.redactor.add(key);
+  const keys = new Keys(options.jwt, options.scopedKeys ?? {});
+  /** CIDs pinned (and not unpinned) since the service started. */
+  const pins = new Set<string>();
   const server = Deno.serve({
     port: options.port,
     hostname: options.hostname ?? "127.0.0.1",
@@ -47,15 +62,27 @@ export async function startDevIpfs(options: DevIpfsOptions): Promise<DevIpfs> {
     try {
       if (req.method === "GET" && url.pathname.startsWith("/ipfs/")) return await handleGateway(req, url, store);
       if (url.pathname === "/data/testAuthentication" && req.method === "GET") {
-        if (!authorized(req, options.jwt)) return unauthorized();
+        if (!keys.scopes(req)) return unauthorized();
         return Response.json({ message: "Congratulations! You are communicating with the Pinata API!" });
       }
       if (url.pathname === "/pinning/pinFileToIPFS" && req.method === "POST") {
-        if (!authorized(req, options.jwt)) {
+        const refusal = keys.refuse(req, "pinFileToIPFS");
+        if (refusal) {
           await req.body?.cancel();
-          return unauthorized();
+          return refusal;
         }
-        return await pinFile(req, store, tmpRoot, log);
+        const profile = CID_PROFILES[options.profile ?? "kubo-cidv1"];
+        return await pinFile(req, { store, tmpRoot, log, profile, pins });
+      }
+      if (url.pathname.startsWith("/pinning/unpin/") && req.method === "DELETE") {
+        const refusal = keys.refuse(req, "unpin");
+        if (refusal) return refusal;
+        const cid = decodeURIComponent(url.pathname.slice("/pinning/unpin/".length));
+        // Like Pinata, only the pin goes; blocks stay (nothing here collects garbage).
+        if (!pins.delete(cid)) {
+          return Response.json({ error: { reason: "CURRENT_USER_HAS_NOT_PINNED_CID" } }, { status: 400 });
+        }
+        return new Response("OK");
       }
       return Response.json({ error: "not found" }, { status: 404 });
     } catch (error) {
@@ -77,9 +104,32 @@ class BadRequest extends Error {
   override name = "BadRequest";
 }
 
-function authorized(req: Request, jwt: string): boolean {
-  const got = req.headers.get("authorization") ?? "";
-  const want = `Bearer ${jwt}`;
+/** The keys the service accepts and what each may do. */
+class Keys {
+  #keys: [string, readonly PinataScope[] | "admin"][];
+  constructor(admin: string, scoped: Record<string, readonly PinataScope[]>) {
+    this.#keys = [[admin, "admin"], ...Object.entries(scoped)];
+  }
+
+  /** The scopes of the request's bearer token; undefined for an unknown token. */
+  scopes(req: Request): readonly PinataScope[] | "admin" | undefined {
+    const got = req.headers.get("authorization") ?? "";
+    return this.#keys.find(([key]) => sameText(got, `Bearer ${key}`))?.[1];
+  }
+
+  /** An error answer when the token is unknown (401) or lacks `scope` (403), else undefined. */
+  refuse(req: Request, scope: PinataScope): Response | undefined {
+    const scopes = this.scopes(req);
+    if (scopes === undefined) return unauthorized();
+    if (scopes === "admin" || scopes.includes(scope)) return undefined;
+    // Pinata's exact answer for a missing scope is not documented; the agent treats 401 and 403 alike.
+    return Response.json({ error: { reason: "NO_SCOPES_FOUND", details: `This key lacks the ${scope} scope` } }, {
+      status: 403,
+    });
+  }
+}
+
+function sameText(got: string, want: string): boolean {
   // Compare without an early exit on the first differing byte.
   let diff = got.length ^ want.length;
   for (let i = 0; i < want.length; i++) diff |= (got.charCodeAt(i) | 0) ^ want.charCodeAt(i);
@@ -100,12 +150,16 @@ function safeRelative(name: string): string {
   return name;
 }
 
-async function pinFile(
-  req: Request,
-  store: DiskBlockstore,
-  tmpRoot: string,
-  log: Logger | undefined,
-): Promise<Response> {
+interface PinContext {
+  store: DiskBlockstore;
+  tmpRoot: string;
+  log: Logger | undefined;
+  /** The importer profile of CIDv1 uploads. */
+  profile: CidProfile;
+  pins: Set<string>;
+}
+
+async function pinFile(req: Request, { store, tmpRoot, log, profile, pins }: PinContext): Promise<Response> {
   const boundary = boundaryOf(req.headers.get("content-type"));
   if (!req.body) throw new BadRequest("Empty body");
   const tmp = await Deno.makeTempDir({ dir: tmpRoot });
@@ -161,14 +215,18 @@ async function pinFile(
       ...dirs.map((path) => ({ path })),
       ...files.map((f) => ({ path: f.path, content: fileChunks(f.tmp) })),
     ];
-    const opts = { ...importerOptionsFor(cidVersion), wrapWithDirectory: wrap };
+    const opts = {
+      ...profileImporterOptions(cidVersion === 1 ? profile : CID_PROFILES["unixfs-v0-2015"]),
+      wrapWithDirectory: wrap,
+    };
     let root: { cid: string; size: bigint } | undefined;
     // deno-lint-ignore no-explicit-any
     for await (const entry of importer(candidates, store as any, opts)) {
       if ((entry.path ?? "") === rootPath) root = { cid: entry.cid.toString(), size: entry.size };
     }
     if (!root) throw new BadRequest("The upload produced no root");
-    log?.info("pinned", { cid: root.cid, files: files.length });
+    pins.add(root.cid);
+    log?.info("pinned", { cid: root.cid, files: files.length, profile: cidVersion === 1 ? profile.name : undefined });
     return Response.json({ IpfsHash: root.cid, PinSize: Number(root.size), Timestamp: new Date().toISOString() });
   } finally {
     await Deno.remove(tmp, { recursive: true }).catch(() => {});

@@ -1,16 +1,14 @@
 /** Verified retrieval of a CID from an ordered list of trustless gateways into a job's input directory. */
-import { timeoutSignal } from "../timers.ts";
 import { decode as decodePb } from "@ipld/dag-pb";
 import { equals } from "multiformats/bytes";
 import type { CID } from "multiformats/cid";
 import type { Logger, TransferProgress } from "../log/mod.ts";
-import { backoffDelay } from "./backoff.ts";
-import { sleep } from "../timers.ts";
-import { BlockSpool } from "./block_spool.ts";
-import { DAG_PB, MAX_BLOCK_BYTES, parseCid } from "./block_verify.ts";
-import { ingestCar } from "./car_ingest.ts";
-import { asStorageError, StorageError } from "./errors.ts";
+import { backoffDelay, sleep, timeoutSignal } from "../timers.ts";
+import { BlockSession, type BlockSource, BlockSpool } from "./block_spool.ts";
+import { assertVerifiable, DAG_PB, MAX_BLOCK_BYTES, parseCid, RAW } from "./block_verify.ts";
+import { asStorageError, type StorageDetail, StorageError } from "./errors.ts";
 import { fetchWithTimeouts } from "./http_fetch.ts";
+import { CAR_ACCEPT, NotTrustlessError, RAW_TYPE, readAnswer } from "./trustless_response.ts";
 import { type ExportResult, exportToDir } from "./unixfs_export.ts";
 
 /** One gateway: base URL and extra headers (e.g. a dedicated gateway's key). */
@@ -34,36 +32,43 @@ export interface FetchInputOptions {
   totalTimeoutMs: number;
   /** Extra rounds over the gateways after the first (INPUT_FETCH_RETRIES). */
   retries: number;
-  /** First backoff delay between rounds. */
+  /** First backoff delay between rounds, and before resuming on the same gateway. */
   backoffBaseMs?: number;
-  /** `car` (one request per CID) or `raw` (one request per block). */
+  /** `car` (a CAR per DAG, then per missing subtree) or `raw` (one request per block). */
   format?: "car" | "raw";
   /** Directory for the temporary block spool; default: beside `destDir`. */
   workDir?: string;
+  /** Block requests in flight at once when blocks are fetched one by one (default 8). */
+  blockConcurrency?: number;
   signal?: AbortSignal;
   logger?: Logger;
   /** What is fetched, in log lines and errors (`input`, or `output` when a client fetches a job's result). */
   label?: string;
   /**
-   * Counts verified block bytes as they arrive (each block of the DAG once per attempt; gateway framing and refused
-   * bytes are not counted). Each gateway attempt restarts it; the caller ends it.
+   * Counts verified block bytes as they arrive: each block of the DAG once for the whole retrieval (a resumed attempt
+   * continues the count; gateway framing, duplicates and refused bytes are not counted). The caller ends it.
    */
   progress?: TransferProgress;
 }
 
 /** What a successful retrieval wrote. */
 export interface FetchInputResult extends ExportResult {
-  /** The gateway that served it. */
+  /** The gateway that completed it. */
   gateway: string;
+  /** Attempts made (a resumed or retried gateway counts again). */
+  attempts: number;
 }
 
 // Errors about the content itself: another gateway would serve the same verified DAG.
-const CONTENT_DETAILS = new Set(["too_large", "unsafe_name", "unsupported"]);
+const CONTENT_DETAILS = new Set<StorageDetail>(["too_large", "unsafe_name", "unsupported"]);
+// How often an attempt that made progress before it broke is resumed on the same gateway, in a row.
+const SAME_GATEWAY_RESUMES = 2;
 
 /**
  * Retrieves `cidText` into `destDir`: a file becomes `destDir/input`, a directory its tree. Every block is verified
- * against its CID before the exporter sees it. Throws a {@linkcode StorageError} (`input_fetch_failed` or
- * `input_integrity_failed`) summarizing each gateway's failure.
+ * against its CID before the exporter sees it. Verified blocks are kept across attempts, so a broken transfer resumes
+ * with what is missing. Throws a {@linkcode StorageError} (`input_fetch_failed` or `input_integrity_failed`)
+ * summarizing each gateway's failure.
  */
 export async function fetchInput(
   cidText: string,
@@ -72,6 +77,7 @@ export async function fetchInput(
 ): Promise<FetchInputResult> {
   const label = options.label ?? "input";
   const cid = parseCid(cidText);
+  assertVerifiable(cid);
   if (options.gateways.length === 0) {
     throw new StorageError("input_fetch_failed", "unsupported", "No IPFS gateway configured (IPFS_GATEWAYS)");
   }
@@ -79,70 +85,10 @@ export async function fetchInput(
   const signal = options.signal ? AbortSignal.any([options.signal, deadline]) : deadline;
   const log = options.logger?.child({ cid: cid.toString() });
   await Deno.mkdir(destDir, { recursive: true });
-  const failures: string[] = [];
-  const broken = new Set<string>();
-  let integrity: StorageError | undefined;
-  for (let round = 0; round <= options.retries; round++) {
-    for (const gateway of options.gateways) {
-      const name = gatewayName(gateway.url);
-      if (broken.has(gateway.url)) continue;
-      if (signal.aborted) break;
-      try {
-        log?.debug(`fetching ${label}`, { gateway: name, round });
-        options.progress?.restart();
-        const result = await attempt(cid, gateway, destDir, options, signal);
-        log?.info(`${label} fetched and verified`, { gateway: name, bytes: result.bytes, files: result.files });
-        return { ...result, gateway: name };
-      } catch (raw) {
-        const error = signal.aborted ? abortError(label, options.signal, options.totalTimeoutMs, raw) : raw;
-        const storageError = asStorageError(error, "input_fetch_failed", name);
-        await emptyDir(destDir);
-        if (storageError.detail === "aborted") throw storageError;
-        if (storageError.reason === "input_integrity_failed") {
-          integrity ??= storageError;
-          broken.add(gateway.url);
-        }
-        failures.push(`${name}: ${storageError.message}`);
-        log?.warn("gateway failed", { gateway: name, round, detail: storageError.detail, error: storageError });
-        if (CONTENT_DETAILS.has(storageError.detail) && (storageError as Sided).side === "content") {
-          throw storageError;
-        }
-      }
-    }
-    if (round < options.retries && broken.size < options.gateways.length && !signal.aborted) {
-      await sleep(backoffDelay(round, options.backoffBaseMs ?? 1000, 30_000), signal).catch(() => {});
-    }
-  }
-  if (options.signal?.aborted) throw abortError(label, options.signal, options.totalTimeoutMs, undefined);
-  const reason = integrity ? "input_integrity_failed" : "input_fetch_failed";
-  throw new StorageError(
-    reason,
-    integrity?.detail ?? "network",
-    `Could not retrieve ${label} ${cid} from ${options.gateways.length} gateway(s): ${failures.join("; ")}`,
-    { cause: integrity, retryable: !integrity },
-  );
-}
-
-type Sided = StorageError & { side?: "content" | "gateway" };
-
-async function attempt(
-  cid: CID,
-  gateway: Gateway,
-  destDir: string,
-  options: FetchInputOptions,
-  outer: AbortSignal,
-): Promise<ExportResult> {
-  const controller = new AbortController();
-  const signal = AbortSignal.any([outer, controller.signal]);
-  const base = gateway.url.replace(/\/+$/, "");
-  const timeouts = { requestTimeoutMs: options.requestTimeoutMs, inactivityTimeoutMs: options.inactivityTimeoutMs };
-  // Junk and DAG overhead are allowed on top of the decoded limit, but not without bound.
-  const maxCarBytes = options.maxBytes + Math.ceil(options.maxBytes / 16) + 16 * MAX_BLOCK_BYTES;
-  const raw = options.format === "raw";
-  const spoolDir = `${options.workDir ?? `${destDir}/..`}/.blocks-${crypto.randomUUID()}`;
+  const maxCarBytes = carLimit(options.maxBytes);
   const progress = options.progress;
-  const spool = await new BlockSpool(spoolDir, {
-    signal,
+  const spool = await new BlockSpool(`${options.workDir ?? `${destDir}/..`}/.blocks-${crypto.randomUUID()}`, {
+    maxBytes: maxCarBytes,
     onBlock: progress &&
       ((blockCid, bytes) => {
         if (progress.total === undefined && equals(blockCid.multihash.bytes, cid.multihash.bytes)) {
@@ -150,95 +96,182 @@ async function attempt(
         }
         progress.add(bytes.byteLength);
       }),
-    fetcher: raw ? (c, s) => fetchRawBlock(`${base}/ipfs/${c}?format=raw`, gateway, timeouts, s) : undefined,
   }).open();
-  let ingestError: unknown;
+  const failures: string[] = [];
+  const details: StorageDetail[] = [];
+  // Not asked again in this retrieval: served bad data, or does not speak the protocol.
+  const dropped = new Set<string>();
+  let integrity: StorageError | undefined;
+  let attempts = 0;
+  const backoffMs = options.backoffBaseMs ?? 1000;
   try {
-    let ingest: Promise<unknown> = Promise.resolve();
-    if (!raw) {
-      const res = await fetchWithTimeouts(`${base}/ipfs/${cid}?format=car&dag-scope=all`, {
-        ...timeouts,
-        signal,
-        headers: {
-          ...gateway.headers,
-          accept: "application/vnd.ipld.car;version=1;order=dfs;dups=n",
-          "accept-encoding": "identity",
-        },
-      });
-      checkStatus(res.response, res.close);
-      ingest = ingestCar(res.body, cid, spool, { maxCarBytes }).then(
-        () => spool.finish(),
-        (error) => {
-          ingestError = error;
-          spool.finish(error);
-        },
-      );
-    }
-    try {
-      return await exportToDir(cid, spool, destDir, options, signal);
-    } catch (error) {
-      if (ingestError !== undefined) throw ingestError;
-      if (signal.aborted || error instanceof DOMException) throw error;
-      const sided: Sided = error instanceof StorageError ? error : new StorageError(
-        "input_fetch_failed",
-        "unsupported",
-        `Cannot export the UnixFS DAG: ${(error as Error).message}`,
-        { cause: error },
-      );
-      sided.side = "content";
-      throw sided;
-    } finally {
-      controller.abort(new DOMException("attempt finished", "AbortError"));
-      await ingest;
+    for (let round = 0; round <= options.retries; round++) {
+      for (const gateway of options.gateways) {
+        const name = gatewayName(gateway.url);
+        for (let resumes = 0; !dropped.has(gateway.url) && !signal.aborted; resumes++) {
+          const before = spool.storedBytes;
+          attempts++;
+          try {
+            log?.debug(`fetching ${label}`, { gateway: name, round, resumed_bytes: before });
+            const result = await attempt(cid, gateway, destDir, spool, options, signal);
+            log?.info(`${label} fetched and verified`, {
+              gateway: name,
+              bytes: result.bytes,
+              files: result.files,
+              attempts,
+            });
+            return { ...result, gateway: name, attempts };
+          } catch (raw) {
+            const error = signal.aborted ? abortError(label, options.signal, options.totalTimeoutMs, raw) : raw;
+            const storageError = asStorageError(error, "input_fetch_failed", "network error");
+            await emptyDir(destDir);
+            if (storageError.detail === "aborted") throw storageError;
+            failures.push(`${name}: ${storageError.message}`);
+            details.push(storageError.detail);
+            const gained = spool.storedBytes - before;
+            log?.warn("gateway failed", {
+              gateway: name,
+              round,
+              detail: storageError.detail,
+              verified_bytes: gained,
+              error: storageError,
+            });
+            if ((storageError as Sided).side === "content") throw storageError;
+            if (storageError.reason === "input_integrity_failed") {
+              integrity ??= storageError;
+              dropped.add(gateway.url);
+            } else if (storageError instanceof NotTrustlessError) {
+              dropped.add(gateway.url);
+            } else if (gained > 0 && storageError.detail === "network" && resumes < SAME_GATEWAY_RESUMES) {
+              // It was delivering when the connection broke: resume there (what it verified is kept) after a wait.
+              await sleep(backoffDelay(resumes, backoffMs, 30_000), signal).catch(() => {});
+              continue;
+            }
+            break;
+          }
+        }
+      }
+      const usable = options.gateways.some((g) => !dropped.has(g.url));
+      if (round < options.retries && usable && !signal.aborted) {
+        await sleep(backoffDelay(round, backoffMs, 30_000), signal).catch(() => {});
+      }
+      if (!usable) break;
     }
   } finally {
     await spool.destroy();
   }
+  if (options.signal?.aborted) throw abortError(label, options.signal, options.totalTimeoutMs, undefined);
+  const reason = integrity ? "input_integrity_failed" : "input_fetch_failed";
+  // A block some gateway said it lacks explains more than the timeouts and resets of the others.
+  const detail = integrity?.detail ??
+    (details.includes("missing_block")
+      ? "missing_block"
+      : details.length > 0 && details.every((d) => d === details[0])
+      ? details[0]
+      : "network");
+  throw new StorageError(
+    reason,
+    detail,
+    `Could not retrieve ${label} ${cid} from ${options.gateways.length} gateway(s): ${failures.join("; ")}`,
+    { cause: integrity, retryable: !integrity },
+  );
 }
 
-async function fetchRawBlock(
-  url: string,
+type Sided = StorageError & { side?: "content" | "gateway" };
+
+/** The most CAR (and spooled block) bytes accepted for `maxBytes` of decoded input: 1/16 + 32 MiB of overhead. */
+export function carLimit(maxBytes: number): number {
+  return maxBytes + Math.ceil(maxBytes / 16) + 16 * MAX_BLOCK_BYTES;
+}
+
+async function attempt(
+  cid: CID,
   gateway: Gateway,
-  timeouts: { requestTimeoutMs: number; inactivityTimeoutMs: number },
-  signal: AbortSignal,
-): Promise<Uint8Array> {
-  const res = await fetchWithTimeouts(url, {
-    ...timeouts,
-    signal,
-    headers: { ...gateway.headers, accept: "application/vnd.ipld.raw", "accept-encoding": "identity" },
+  destDir: string,
+  spool: BlockSpool,
+  options: FetchInputOptions,
+  outer: AbortSignal,
+): Promise<ExportResult> {
+  const session = new BlockSession(spool, {
+    source: gatewaySource(gateway, cid, options),
+    signal: outer,
+    concurrency: options.blockConcurrency,
   });
-  checkStatus(res.response, res.close);
-  const parts: Uint8Array[] = [];
-  let size = 0;
-  for await (const chunk of res.body) {
-    size += chunk.byteLength;
-    if (size > MAX_BLOCK_BYTES) {
-      res.close();
-      throw new StorageError("input_integrity_failed", "too_large", `Block at ${url} exceeds 2 MiB`);
-    }
-    parts.push(chunk);
+  try {
+    return await exportToDir(cid, session, destDir, options, outer);
+  } catch (error) {
+    // A feed or block request failed: that is the gateway's failure, whatever the exporter made of it.
+    if (session.failed) throw session.failure;
+    if (outer.aborted || error instanceof DOMException) throw error;
+    const sided: Sided = error instanceof StorageError ? error : new StorageError(
+      "input_fetch_failed",
+      "unsupported",
+      `Cannot export the UnixFS DAG: ${(error as Error).message}`,
+      { cause: error },
+    );
+    if (CONTENT_DETAILS.has(sided.detail)) sided.side = "content";
+    throw sided;
+  } finally {
+    session.close();
   }
-  const out = new Uint8Array(size);
-  let off = 0;
-  for (const p of parts) {
-    out.set(p, off);
-    off += p.byteLength;
-  }
-  return out;
 }
 
-function checkStatus(response: Response, close: () => void): void {
+/**
+ * How one gateway supplies a missing block: a raw CID (or every block, in `raw` format) as `?format=raw`; any other
+ * as a CAR of its subtree, so a missing directory or file comes in one request.
+ */
+function gatewaySource(gateway: Gateway, root: CID, options: FetchInputOptions): BlockSource {
+  const base = gateway.url.replace(/\/+$/, "");
+  const timeouts = { requestTimeoutMs: options.requestTimeoutMs, inactivityTimeoutMs: options.inactivityTimeoutMs };
+  const maxCarBytes = carLimit(options.maxBytes);
+  // The spec makes raw blocks a MUST and CARs a SHOULD: a gateway that turns CAR requests down gets block requests.
+  let carRefused = false;
+  const source: BlockSource = async (cid, session, signal) => {
+    const asked = options.format !== "raw" && cid.code !== RAW && !carRefused ? "car" : "raw";
+    const url = asked === "car" ? `${base}/ipfs/${cid}?format=car&dag-scope=all` : `${base}/ipfs/${cid}?format=raw`;
+    const res = await fetchWithTimeouts(url, {
+      ...timeouts,
+      signal,
+      headers: { ...gateway.headers, accept: asked === "car" ? CAR_ACCEPT : RAW_TYPE, "accept-encoding": "identity" },
+    });
+    if (asked === "car" && CAR_REFUSALS.has(res.response.status)) {
+      res.close();
+      carRefused = true;
+      return await source(cid, session, signal);
+    }
+    try {
+      checkStatus(res.response, cid, root);
+      await readAnswer(res.response.headers.get("content-type"), res.body, cid, session, {
+        asked,
+        status: res.response.status,
+        maxCarBytes,
+        maxBytes: options.maxBytes,
+        signal,
+      });
+    } finally {
+      res.close();
+    }
+  };
+  return source;
+}
+
+// What a gateway answers a CAR request with when it serves raw blocks only (the spec: 400 or 406; 501 is common).
+const CAR_REFUSALS = new Set([400, 406, 501]);
+
+function checkStatus(response: Response, cid: CID, root: CID): void {
   if (response.ok) return;
-  close();
   const s = response.status;
+  if (s === 404 && !cid.equals(root)) {
+    throw new StorageError("input_fetch_failed", "missing_block", `HTTP 404 for block ${cid}, which the DAG needs`, {
+      retryable: true,
+    });
+  }
   const transient = s === 429 || s >= 500 || s === 404 || s === 408;
   throw new StorageError(
     "input_fetch_failed",
     transient ? "network" : "http_status",
     `HTTP ${s} ${response.statusText}`,
-    {
-      retryable: transient,
-    },
+    { retryable: transient },
   );
 }
 
@@ -249,9 +282,13 @@ function checkStatus(response: Response, close: () => void): void {
 function dagSizeHint(root: CID, bytes: Uint8Array): number | undefined {
   if (root.code !== DAG_PB) return bytes.byteLength;
   let total = bytes.byteLength;
-  for (const link of decodePb(bytes).Links) {
-    if (link.Tsize === undefined) return undefined;
-    total += link.Tsize;
+  try {
+    for (const link of decodePb(bytes).Links) {
+      if (link.Tsize === undefined) return undefined;
+      total += link.Tsize;
+    }
+  } catch {
+    return undefined;
   }
   return total;
 }
@@ -266,14 +303,9 @@ function abortError(
   if (callerSignal?.aborted) {
     return new StorageError("input_fetch_failed", "aborted", `${what} cancelled`, { cause });
   }
-  return new StorageError(
-    "input_fetch_failed",
-    "network",
-    `${what} exceeded INPUT_FETCH_TIMEOUT (${totalMs} ms)`,
-    {
-      cause,
-    },
-  );
+  return new StorageError("input_fetch_failed", "network", `${what} exceeded INPUT_FETCH_TIMEOUT (${totalMs} ms)`, {
+    cause,
+  });
 }
 
 /** A gateway's name for logs and errors: its origin, never its query or credentials. */

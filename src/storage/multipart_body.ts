@@ -1,9 +1,10 @@
 /** A `multipart/form-data` body streamed from disk, with its exact length known before the first byte is sent. */
 
-/** One form field: text, or a file read from disk at send time. */
+/** One form field: text, a file read from disk at send time, or a small file held in memory. */
 export type FormPart =
   | { name: string; value: string }
-  | { name: string; filename: string; path: string; size: number; contentType?: string };
+  | { name: string; filename: string; path: string; size: number; contentType?: string }
+  | { name: string; filename: string; content: Uint8Array; contentType?: string };
 
 /** A body that can be produced again for each retry. */
 export interface MultipartBody {
@@ -11,7 +12,12 @@ export interface MultipartBody {
   length: number;
   /** Bytes of file content in the body (the sum of the file parts' sizes). */
   fileBytes: number;
-  /** A fresh stream of the whole body; `onFileBytes` is given file content bytes as they are handed to the sender. */
+  /**
+   * The whole body, freshly generated (exactly `length` bytes); `onFileBytes` is given file content bytes as they are
+   * handed to the sender. Returning early closes the file being read.
+   */
+  chunks(signal?: AbortSignal, onFileBytes?: (n: number) => void): AsyncGenerator<Uint8Array>;
+  /** The same as a `ReadableStream` (which `fetch` sends chunked: uploads use {@linkcode chunks} with a length). */
   stream(signal?: AbortSignal, onFileBytes?: (n: number) => void): ReadableStream<Uint8Array>;
 }
 
@@ -39,13 +45,14 @@ function partHeader(boundary: string, part: FormPart): Uint8Array {
 export function multipartBody(parts: FormPart[]): MultipartBody {
   const boundary = `----lamda${crypto.randomUUID().replaceAll("-", "")}`;
   const headers = parts.map((p) => partHeader(boundary, p));
-  const values = parts.map((p) => ("value" in p ? enc.encode(p.value) : undefined));
+  const values = parts.map((p) => ("value" in p ? enc.encode(p.value) : "content" in p ? p.content : undefined));
   const trailer = enc.encode(`--${boundary}--\r\n`);
   let length = trailer.byteLength;
   let fileBytes = 0;
   parts.forEach((p, i) => {
-    length += headers[i].byteLength + ("value" in p ? values[i]!.byteLength : p.size) + 2;
-    if (!("value" in p)) fileBytes += p.size;
+    const size = "path" in p ? p.size : values[i]!.byteLength;
+    length += headers[i].byteLength + size + 2;
+    if ("filename" in p) fileBytes += size;
   });
   const crlf = enc.encode("\r\n");
   async function* generate(signal?: AbortSignal, onFileBytes?: (n: number) => void): AsyncGenerator<Uint8Array> {
@@ -53,7 +60,8 @@ export function multipartBody(parts: FormPart[]): MultipartBody {
       signal?.throwIfAborted();
       const part = parts[i];
       yield headers[i];
-      if ("value" in part) {
+      if (!("path" in part)) {
+        if ("content" in part) onFileBytes?.(part.content.byteLength);
         yield values[i]!;
       } else {
         using file = await Deno.open(part.path, { read: true });
@@ -78,6 +86,7 @@ export function multipartBody(parts: FormPart[]): MultipartBody {
     contentType: `multipart/form-data; boundary=${boundary}`,
     length,
     fileBytes,
+    chunks: generate,
     stream(signal, onFileBytes) {
       const it = generate(signal, onFileBytes);
       return new ReadableStream<Uint8Array>({

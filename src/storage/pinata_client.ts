@@ -1,4 +1,7 @@
-/** Pinata's pinning API: `pinFileToIPFS` as a streamed directory upload with retries, and `testAuthentication`. */
+/**
+ * Pinata's legacy pinning API: `pinFileToIPFS` as a streamed directory upload (with its exact `Content-Length`) with
+ * retries, `unpin`, `testAuthentication`, and an upload probe for `doctor`.
+ */
 import { readBodyPrefix } from "../http_body.ts";
 import { timeoutSignal } from "../timers.ts";
 import { z } from "zod";
@@ -8,6 +11,7 @@ import { sleep } from "../timers.ts";
 import { StorageError } from "./errors.ts";
 import { type FormPart, multipartBody } from "./multipart_body.ts";
 import type { OutputTree } from "./output_tree.ts";
+import { postSized } from "./sized_post.ts";
 
 /** Settings of {@linkcode PinataClient}. */
 export interface PinataClientOptions {
@@ -76,16 +80,28 @@ export class PinataClient {
   }
 
   /** Uploads `tree` (files under `dir`) as one directory; retries 429, 5xx and connection failures with backoff. */
-  async pinDirectory(req: PinDirectoryRequest): Promise<PinResult> {
-    const parts: FormPart[] = [
-      { name: "pinataOptions", value: JSON.stringify({ cidVersion: 1, wrapWithDirectory: false }) },
-      { name: "pinataMetadata", value: JSON.stringify({ name: req.name, keyvalues: req.keyvalues }) },
-    ];
+  pinDirectory(req: PinDirectoryRequest): Promise<PinResult> {
+    const files: FormPart[] = [];
     for (const e of req.tree.entries) {
       if (e.kind !== "file") continue;
-      parts.push({ name: "file", filename: `${req.rootName}/${e.path}`, path: `${req.dir}/${e.path}`, size: e.size });
+      files.push({ name: "file", filename: `${req.rootName}/${e.path}`, path: `${req.dir}/${e.path}`, size: e.size });
     }
-    const body = multipartBody(parts);
+    return this.pinParts(files, req);
+  }
+
+  /**
+   * Uploads file parts (each named `<root>/<path>`) as one directory with `pinFileToIPFS`. The body is generated again
+   * for each attempt and sent with its exact length.
+   */
+  async pinParts(
+    files: FormPart[],
+    req: Pick<PinDirectoryRequest, "name" | "keyvalues" | "signal" | "progress">,
+  ): Promise<PinResult> {
+    const body = multipartBody([
+      { name: "pinataOptions", value: JSON.stringify({ cidVersion: 1, wrapWithDirectory: false }) },
+      { name: "pinataMetadata", value: JSON.stringify({ name: req.name, keyvalues: req.keyvalues }) },
+      ...files,
+    ]);
     const progress = req.progress;
     if (progress) progress.total = body.fileBytes;
     const onFileBytes = progress && ((n: number) => progress.add(n));
@@ -98,12 +114,11 @@ export class PinataClient {
         progress?.restart();
         const timeout = timeoutSignal(this.#opts.attemptTimeoutMs);
         const signal = req.signal ? AbortSignal.any([req.signal, timeout]) : timeout;
-        const res = await this.#send("/pinning/pinFileToIPFS", {
-          method: "POST",
+        const res = await postSized(this.#url("/pinning/pinFileToIPFS"), {
+          headers: { ...this.#auth(), "content-type": body.contentType },
+          length: body.length,
+          body: body.chunks(signal, onFileBytes),
           signal,
-          body: body.stream(signal, onFileBytes),
-          // Deno sends stream bodies chunked (it drops a Content-Length header), so none is set here.
-          headers: { "content-type": body.contentType },
         });
         waitMs = retryAfterMs(res.headers.get("retry-after")) ?? waitMs;
         await this.#check(res);
@@ -144,15 +159,44 @@ export class PinataClient {
     );
   }
 
-  #send(path: string, init: RequestInit): Promise<Response> {
+  /**
+   * Removes the pin of `cid` (`DELETE /pinning/unpin/<cid>`, scope `unpin`). Resolves `false` when the key is not
+   * allowed to (401/403), `true` once unpinned.
+   */
+  async unpin(cid: string, signal?: AbortSignal): Promise<boolean> {
+    const res = await this.#send(`/pinning/unpin/${encodeURIComponent(cid)}`, { method: "DELETE", signal }).catch(
+      (error) => {
+        throw new StorageError("upload_failed", "network", `Pinata unreachable: ${this.#clean(error)}`, {
+          cause: error,
+        });
+      },
+    );
+    if (res.status === 401 || res.status === 403) {
+      await res.body?.cancel();
+      return false;
+    }
+    await this.#check(res);
+    await res.body?.cancel();
+    return true;
+  }
+
+  #url(path: string): string {
+    return `${this.#opts.apiUrl.replace(/\/+$/, "")}${path}`;
+  }
+
+  #auth(): Record<string, string> {
     if (!this.#opts.jwt) {
       throw new StorageError("upload_failed", "unauthorized", "PINATA_JWT is not set: outputs cannot be uploaded", {
         retryable: false,
       });
     }
+    return { authorization: `Bearer ${this.#opts.jwt}` };
+  }
+
+  #send(path: string, init: RequestInit): Promise<Response> {
     const headers = new Headers(init.headers);
-    headers.set("authorization", `Bearer ${this.#opts.jwt}`);
-    return fetch(`${this.#opts.apiUrl.replace(/\/+$/, "")}${path}`, { ...init, headers });
+    for (const [name, value] of Object.entries(this.#auth())) headers.set(name, value);
+    return fetch(this.#url(path), { ...init, headers });
   }
 
   async #check(res: Response): Promise<void> {

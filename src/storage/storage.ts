@@ -1,41 +1,48 @@
 /** The storage component as the job pipeline uses it: verified inputs in, spooled and verified outputs out. */
+import { join, resolve } from "node:path";
 import type { Config } from "../config/mod.ts";
 import { type Logger, type ProgressSink, TransferProgress } from "../log/mod.ts";
+import { type CidProfile, type CidProfileName, UPLOAD_PROFILES } from "./cid_profile.ts";
 import { computeTreeCid } from "./compute_cid.ts";
-import { describeName, parserSensitivePaths } from "./entry_name.ts";
 import { StorageError } from "./errors.ts";
 import { fetchInput, type FetchInputResult, type Gateway } from "./fetch_input.ts";
+import { InputCache, type InputLease } from "./input_cache.ts";
 import { OutputSpool, type SpooledOutput } from "./output_spool.ts";
 import { scanOutput } from "./output_tree.ts";
 import { PinataClient } from "./pinata_client.ts";
+import { verifyPinnedCid } from "./verify_pinned.ts";
 
 /** The settings {@linkcode Storage} needs (a subset of the agent's config). */
-export type StorageConfig = Pick<
-  Config,
-  | "dataDir"
-  | "pinataJwt"
-  | "pinataApiUrl"
-  | "ipfsGateways"
-  | "pinataGateway"
-  | "pinataGatewayKey"
-  | "ipfsFetchFormat"
-  | "inputMaxBytes"
-  | "inputMaxEntries"
-  | "ipfsRequestTimeout"
-  | "ipfsInactivityTimeout"
-  | "inputFetchTimeout"
-  | "inputFetchRetries"
-  | "outputMaxBytes"
-  | "uploadRetries"
-  | "uploadRetryBackoff"
-  | "uploadTimeout"
-  | "outputSpoolTtl"
->;
+export type StorageConfig =
+  & Pick<
+    Config,
+    | "dataDir"
+    | "pinataJwt"
+    | "pinataApiUrl"
+    | "ipfsGateways"
+    | "pinataGateway"
+    | "pinataGatewayKey"
+    | "ipfsFetchFormat"
+    | "inputMaxBytes"
+    | "inputMaxEntries"
+    | "ipfsRequestTimeout"
+    | "ipfsInactivityTimeout"
+    | "inputFetchTimeout"
+    | "inputFetchRetries"
+    | "outputMaxBytes"
+    | "uploadRetries"
+    | "uploadRetryBackoff"
+    | "uploadTimeout"
+    | "outputSpoolTtl"
+  >
+  & Partial<Pick<Config, "inputCacheMaxBytes">>; // absent: no input cache (configs built by hand in tests)
 
 /** A finished upload. */
 export interface UploadResult {
-  /** The output directory's CID (as computed locally and confirmed by the service). */
+  /** The output directory's CID: the one the service pinned, equal to the local CID under `profile`. */
   cid: string;
+  /** The importer profile under which the local CID equals the pinned one. */
+  profile: CidProfileName;
   bytes: number;
   files: number;
   attempts: number;
@@ -82,6 +89,8 @@ export const EMPTY_DIRECTORY_CID = "bafybeiczsscdsbs7ffqz55asqdf3smv6klcw3gofszv
 /** Verified retrieval and spooled, verified upload, configured once. */
 export class Storage {
   readonly spool: OutputSpool;
+  /** Verified inputs kept for later jobs (`DATA_DIR/cache`, INPUT_CACHE_MAX_BYTES). */
+  readonly inputCache: InputCache;
   #config: StorageConfig;
   #logger: Logger;
   #pinata: PinataClient;
@@ -89,6 +98,8 @@ export class Storage {
   #fetchBackoffMs: number;
   /** Jobs whose spooled output is being uploaded now: expiry leaves them alone. */
   #uploading = new Set<string>();
+  /** Importer profiles in the order outputs are checked: the last one Pinata was seen using comes first. */
+  #profiles: CidProfile[] = [...UPLOAD_PROFILES];
 
   constructor(config: StorageConfig, logger: Logger, options: { fetchBackoffMs?: number } = {}) {
     this.#config = config;
@@ -97,6 +108,12 @@ export class Storage {
     this.#logger.redactor.add(config.pinataGatewayKey);
     this.spool = new OutputSpool(config.dataDir);
     this.#fetchBackoffMs = options.fetchBackoffMs ?? 1000;
+    this.inputCache = new InputCache({
+      // Absolute: entries are bind-mount sources.
+      dir: join(resolve(config.dataDir), "cache"),
+      maxBytes: config.inputCacheMaxBytes ?? 0,
+      logger: this.#logger,
+    });
     this.#pinata = new PinataClient({
       apiUrl: config.pinataApiUrl,
       jwt: config.pinataJwt,
@@ -119,7 +136,25 @@ export class Storage {
     return list;
   }
 
-  /** Retrieves and verifies `cid` into `destDir` (docs/wire-contract.md §4 layout). */
+  /**
+   * A job's input, ready to mount read-only: a sound input-cache entry (no request made), or fetched and verified
+   * (once for all jobs waiting on the same CID) and kept in the cache when it fits. With the cache disabled, or an
+   * input too large for it, the input is fetched into `jobInputDir`. Release the lease when the container is gone.
+   */
+  acquireInput(cid: string, jobInputDir: string, options: FetchOptions = {}): Promise<InputLease> {
+    return this.inputCache.acquire(cid, {
+      fallbackDir: jobInputDir,
+      signal: options.signal,
+      fetch: (dir, signal) => this.fetchInput(cid, dir, { ...options, signal }),
+    });
+  }
+
+  /** Keeps the cache entry of `cid` (if any) while a container re-attached after a restart mounts it. */
+  holdInput(cid: string): () => void {
+    return this.inputCache.hold(cid);
+  }
+
+  /** Retrieves and verifies `cid` into `destDir` (docs/wire-contract.md §4 layout); no cache. */
   async fetchInput(cid: string, destDir: string, options: FetchOptions = {}): Promise<FetchInputResult> {
     const c = this.#config;
     const label = options.label ?? "input";
@@ -167,15 +202,17 @@ export class Storage {
     if (!item) throw new StorageError("upload_failed", "unsupported", `No spooled output for job ${jobId}`);
     const log = this.#logger.child({ job_id: jobId });
     const tree = await scanOutput(item.dir, { maxBytes: this.#config.outputMaxBytes });
-    // Hash locally while uploading: both read the same files, the page cache serves the second reader.
-    const localCid = computeTreeCid(item.dir, tree, { cidVersion: 1, signal }).then(String);
+    // Hash locally while uploading (under the profile expected): both read the same files, the page cache serves the
+    // second reader. Other profiles are hashed only if the pinned CID differs.
+    const expected = this.#profiles[0];
+    const localCid = computeTreeCid(item.dir, tree, { profile: expected, signal }).then(String);
     localCid.catch(() => {});
     if (tree.files === 0) {
       const local = await localCid;
       // Pinata cannot take a multipart upload without files; the empty directory's CID is a constant.
       await this.spool.remove(jobId);
       log.info("output is empty; nothing to upload", { cid: local });
-      return { cid: local, bytes: 0, files: 0, attempts: 0 };
+      return { cid: local, profile: expected.name, bytes: 0, files: 0, attempts: 0 };
     }
     let pinned;
     using progress = transferProgress("uploading output", options);
@@ -195,21 +232,39 @@ export class Storage {
       throw error;
     }
     const local = await localCid;
-    if (pinned.cid !== local) {
-      await this.spool.recordAttempt(jobId, `cid mismatch ${pinned.cid} != ${local}`);
-      const sensitive = parserSensitivePaths(tree.entries.filter((e) => e.kind === "file").map((e) => e.path));
-      const hint = sensitive.length === 0 ? "" : `; the output has names some multipart parsers read differently ` +
-        `(${sensitive.slice(0, 3).map((p) => describeName(p)).join(", ")}): the service may have stored other names`;
-      throw new StorageError(
-        "upload_failed",
-        "cid_mismatch",
-        `The service returned CID ${pinned.cid} but the output's CID computed locally is ${local}${hint}`,
-        { retryable: false },
-      );
+    let verified: { cid: string; profile: CidProfile };
+    try {
+      verified = await verifyPinnedCid({
+        pinned: pinned.cid,
+        dir: item.dir,
+        tree,
+        profiles: this.#profiles,
+        known: new Map([[expected.name, local]]),
+        signal,
+        logger: log,
+      });
+    } catch (error) {
+      await this.spool.recordAttempt(jobId, (error as Error).message);
+      throw error;
+    }
+    const { cid, profile } = verified;
+    if (profile !== expected) {
+      log.warn("the service built the output with another importer profile; it is checked first from now on", {
+        cid,
+        profile: profile.name,
+        expected: expected.name,
+      });
+      this.#profiles = [profile, ...this.#profiles.filter((p) => p !== profile)];
     }
     await this.spool.remove(jobId);
-    log.info("output uploaded", { cid: local, bytes: tree.bytes, files: tree.files, attempts: pinned.attempts });
-    return { cid: local, bytes: tree.bytes, files: tree.files, attempts: pinned.attempts };
+    log.info("output uploaded", {
+      cid,
+      profile: profile.name,
+      bytes: tree.bytes,
+      files: tree.files,
+      attempts: pinned.attempts,
+    });
+    return { cid, profile: profile.name, bytes: tree.bytes, files: tree.files, attempts: pinned.attempts };
   }
 
   /** Outputs waiting in the spool (e.g. after a restart), oldest first. */

@@ -1,6 +1,7 @@
 /** Walks a verified UnixFS DAG and writes it to disk: a file as `<dir>/input`, a directory as its tree. */
 import { exporter, type UnixFSEntry } from "ipfs-unixfs-exporter";
 import type { CID } from "multiformats/cid";
+import { codecName } from "./block_verify.ts";
 import { describeName, entryNameProblem } from "./entry_name.ts";
 import { StorageError } from "./errors.ts";
 
@@ -46,7 +47,7 @@ export async function exportToDir(
   limits: ExportLimits,
   signal: AbortSignal,
 ): Promise<ExportResult> {
-  const state = { bytes: 0, files: 0, entries: 0 };
+  const state = { bytes: 0, files: 0, entries: 0, root: destDir };
   // deno-lint-ignore no-explicit-any
   const root = await exporter(cid, blocks as any, { signal });
   if (root.type === "directory") {
@@ -57,7 +58,12 @@ export async function exportToDir(
   return { bytes: state.bytes, files: state.files };
 }
 
-type State = { bytes: number; files: number; entries: number };
+type State = { bytes: number; files: number; entries: number; root: string };
+
+/** An entry's path inside the input, for messages. */
+function shown(path: string, state: State): string {
+  return JSON.stringify(path.slice(state.root.length + 1));
+}
 
 async function writeDirectory(
   dir: UnixFSEntry & { type: "directory" },
@@ -96,20 +102,29 @@ async function writeFile(
   signal: AbortSignal,
 ): Promise<void> {
   if (entry.type !== "file" && entry.type !== "raw" && entry.type !== "identity") {
+    const what = entry.type === "object"
+      ? `an IPLD document (codec ${codecName(entry.cid.code)}), not a UnixFS file or directory`
+      : `a ${entry.type} node`;
     throw new StorageError(
       "input_fetch_failed",
       "unsupported",
-      `Input entry ${entry.path} is a ${entry.type} node; only UnixFS files and directories are accepted`,
+      `Input entry ${shown(path, state)} (${entry.cid}) is ${what}; only UnixFS files and directories can be placed ` +
+        `in /input`,
     );
   }
   if (entry.type === "file" && entry.unixfs.type === "symlink") {
-    throw new StorageError("input_fetch_failed", "unsupported", `Input entry ${entry.path} is a symlink; refused`);
+    throw new StorageError(
+      "input_fetch_failed",
+      "unsupported",
+      `Input entry ${shown(path, state)} is a symlink; refused`,
+    );
   }
   if (state.bytes + Number(entry.size) > limits.maxBytes) {
     throw new StorageError(
       "input_fetch_failed",
       "too_large",
-      `Input exceeds INPUT_MAX_BYTES (${limits.maxBytes} bytes): ${entry.path} alone declares ${entry.size} bytes`,
+      `Input exceeds INPUT_MAX_BYTES (${limits.maxBytes} bytes): ${shown(path, state)} alone declares ${entry.size} ` +
+        `bytes`,
     );
   }
   // createNew: an entry that names an existing path (duplicate links) is refused rather than overwritten.

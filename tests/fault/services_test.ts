@@ -31,6 +31,9 @@ Deno.test({
         env: net.agentEnv(dataDir, {
           IPFS_GATEWAYS: `${gateway.url},${net.ipfs.url}`,
           PINATA_API_URL: pinata.url,
+          // Every step fetches the same input through the gateways: no input cache, or the steps after the first
+          // would never ask a gateway.
+          INPUT_CACHE_MAX_BYTES: "0",
           UPLOAD_RETRY_BACKOFF: "300ms",
           HEARTBEAT_RECEIPT_TIMEOUT: "8s",
         }),

@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { computeDirectoryCid, computeFileCid } from "../../src/storage/mod.ts";
 import { localStack, sameBytes, uploadTree } from "./support.ts";
+import { KUBO_CIDV1, oracleTreeCid } from "./unixfs_oracle.ts";
 
 const SIZES = [0, 1, 262_144 - 1, 262_144, 262_144 + 1, 1_048_576 + 1];
 
@@ -14,6 +15,7 @@ Deno.test("files of 0 B, 1 B, 256 KiB ± 1 and 1 MiB + 1 round-trip byte-identic
     assert.equal(res.files, 1);
     assert.ok(await sameBytes(`${source}/data.bin`, `${dest}/data.bin`), `content of ${size} B file`);
     assert.equal(cid, (await computeDirectoryCid(source)).toString());
+    assert.equal(cid, await oracleTreeCid(source, KUBO_CIDV1), `the Kubo-validated oracle agrees for ${size} B`);
   }
 });
 
@@ -42,6 +44,7 @@ Deno.test("a nested directory with empty, small and multi-chunk files round-trip
   const dest = `${stack.dir}/nested-in`;
   const res = await stack.storage.fetchInput(cid, dest);
   assert.equal(res.files, 5);
+  assert.equal(cid, await oracleTreeCid(source, KUBO_CIDV1), "the Kubo-validated oracle agrees");
   for (const rel of Object.keys(files)) assert.ok(await sameBytes(`${source}/${rel}`, `${dest}/${rel}`), rel);
   assert.equal(cid, (await computeDirectoryCid(dest)).toString(), "re-importing the fetched tree gives the same CID");
 });

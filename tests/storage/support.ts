@@ -4,7 +4,7 @@ import { CID } from "multiformats/cid";
 import { sha256 } from "multiformats/hashes/sha2";
 import { Logger, MemoryWriter } from "../../src/log/mod.ts";
 import { DiskBlockstore } from "../../src/storage/disk_blockstore.ts";
-import { startDevIpfs, Storage, type StorageConfig } from "../../src/storage/mod.ts";
+import { type DevIpfsOptions, startDevIpfs, Storage, type StorageConfig } from "../../src/storage/mod.ts";
 
 /** The JWT the local service accepts in tests. */
 export const TEST_JWT = "eyJhbGciOiJIUzI1NiJ9.test-secret-jwt-do-not-log.c2lnbmF0dXJl";
@@ -87,26 +87,32 @@ export function testConfig(dataDir: string, overrides: Partial<StorageConfig> = 
   };
 }
 
-/** A local IPFS service plus a Storage pointed at it, in a temp dir; all disposed together. */
-export async function localStack(overrides: Partial<StorageConfig> = {}) {
+/**
+ * A local IPFS service plus a Storage pointed at it, in a temp dir; all disposed together. `service` sets the
+ * service's modes (importer profile, scoped keys).
+ */
+export async function localStack(
+  overrides: Partial<StorageConfig> = {},
+  service: Pick<DevIpfsOptions, "profile" | "scopedKeys"> = {},
+) {
   const dir = await tempDir();
-  const service = await startDevIpfs({ port: 0, dataDir: `${dir.path}/ipfs`, jwt: TEST_JWT });
+  const ipfs = await startDevIpfs({ port: 0, dataDir: `${dir.path}/ipfs`, jwt: TEST_JWT, ...service });
   const { logger, writer } = capturedLogger();
   const config = testConfig(`${dir.path}/data`, {
-    pinataApiUrl: service.url,
-    ipfsGateways: [service.url],
+    pinataApiUrl: ipfs.url,
+    ipfsGateways: [ipfs.url],
     ...overrides,
   });
   const storage = new Storage(config, logger, { fetchBackoffMs: 10 });
   return {
     dir: dir.path,
-    service,
+    service: ipfs,
     storage,
     config,
     logs: writer,
     logger,
     async [Symbol.asyncDispose]() {
-      await service.close();
+      await ipfs.close();
       await dir[Symbol.asyncDispose]();
     },
   };

@@ -22,9 +22,10 @@ export const storageVars = {
   ipfsGateways: withDefault({
     env: "IPFS_GATEWAYS",
     schema: list(url(["https", "http"]), { min: 1 }),
-    default: "https://gateway.pinata.cloud",
-    example: "https://gateway.pinata.cloud,https://trustless-gateway.link",
-    doc: "Trustless gateways tried in order for job inputs; every block is verified against its CID.",
+    default: "https://trustless-gateway.link,https://ipfs.io",
+    example: "https://ipfs.example.org,https://trustless-gateway.link",
+    doc: "Trustless gateways (raw blocks and CARs) tried in order for job inputs, after PINATA_GATEWAY; every block " +
+      "is verified against its CID. One that answers with plain files or web pages is skipped (`doctor` probes them).",
     group: "IPFS",
   }),
   pinataGateway: optional({
@@ -64,6 +65,15 @@ export const storageVars = {
     default: "100000",
     example: "1000000",
     doc: "Most files and directories an input directory may hold.",
+    group: "IPFS",
+  }),
+  inputCacheMaxBytes: withDefault({
+    env: "INPUT_CACHE_MAX_BYTES",
+    schema: byteSize(0),
+    default: "20GiB",
+    example: "200GiB",
+    doc:
+      "Verified inputs kept in DATA_DIR/cache for later jobs (file bytes; least recently used go first); 0 disables.",
     group: "IPFS",
   }),
   ipfsRequestTimeout: withDefault({

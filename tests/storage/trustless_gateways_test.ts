@@ -1,0 +1,97 @@
+/**
+ * How the agent copes with gateways as they are deployed (the stand-in's modes): answers that are not trustless
+ * responses are told apart from bad data, a gateway that does not speak the protocol is skipped for the job, and
+ * what can be verified anyway (a raw block, a file that re-imports to its CID) is accepted.
+ */
+import assert from "node:assert/strict";
+import { exporter } from "ipfs-unixfs-exporter";
+import { type GatewayMode, serveGateway } from "../../src/storage/dev_gateway.ts";
+import { DiskBlockstore } from "../../src/storage/disk_blockstore.ts";
+import { Storage, StorageError } from "../../src/storage/mod.ts";
+import { localStack, sameBytes, uploadTree } from "./support.ts";
+
+type Stack = Awaited<ReturnType<typeof localStack>>;
+
+/** A stand-in gateway in `mode` over the local service's blocks. */
+async function standIn(stack: Stack, mode: GatewayMode) {
+  const store = await new DiskBlockstore(`${stack.dir}/ipfs/blocks`).open();
+  return { server: serveGateway({ store, mode }), store };
+}
+
+function storageVia(stack: Stack, gateways: string[], retries = 0): Storage {
+  return new Storage({ ...stack.config, ipfsGateways: gateways, inputFetchRetries: retries }, stack.logger, {
+    fetchBackoffMs: 10,
+  });
+}
+
+Deno.test("a directory from a gateway that answers with HTML is skipped for the job; the next gateway serves it", async () => {
+  await using stack = await localStack();
+  const { cid, source } = await uploadTree(stack, { "a.bin": 600_000, "b/c.txt": new TextEncoder().encode("c\n") });
+  const { server: html } = await standIn(stack, "deserialized");
+  await using _html = html;
+  const dest = `${stack.dir}/in`;
+  const res = await storageVia(stack, [html.url, stack.service.url], 2).fetchInput(cid, dest);
+  assert.equal(res.gateway, stack.service.url);
+  assert.equal(html.requests, 1, "asked once, then skipped");
+  assert.ok(await sameBytes(`${source}/a.bin`, `${dest}/a.bin`));
+  const warned = stack.logs.records.find((r) => r.msg === "gateway failed");
+  assert.ok(warned, "the skip is logged");
+  assert.match(JSON.stringify(warned), /does not speak the trustless-gateway protocol/);
+});
+
+Deno.test("only gateways that do not speak the protocol: input_fetch_failed naming each and its Content-Type", async () => {
+  await using stack = await localStack();
+  const { cid } = await uploadTree(stack, { "a.bin": 300_000, "b.bin": 300_000 });
+  const { server: a } = await standIn(stack, "deserialized");
+  const { server: b } = await standIn(stack, "deserialized");
+  await using _a = a;
+  await using _b = b;
+  const error = await storageVia(stack, [a.url, b.url], 2).fetchInput(cid, `${stack.dir}/in`).then(
+    () => assert.fail("should fail"),
+    (e) => e,
+  );
+  assert.ok(error instanceof StorageError);
+  assert.equal(error.reason, "input_fetch_failed");
+  assert.ok(error.message.includes(`${a.url}: does not speak the trustless-gateway protocol`), error.message);
+  assert.ok(error.message.includes(`${b.url}: does not speak`), error.message);
+  assert.match(error.message, /Content-Type text\/html/);
+  assert.deepEqual([a.requests, b.requests], [1, 1], "no retry round asks them again");
+});
+
+Deno.test("a multi-block CIDv1 file served deserialized is accepted when it re-imports to its CID (Kubo --cid-version=1)", async () => {
+  await using stack = await localStack();
+  const { cid, source } = await uploadTree(stack, { "model.bin": 3 * 262_144 + 5 });
+  const { server, store } = await standIn(stack, "deserialized");
+  await using _s = server;
+  // deno-lint-ignore no-explicit-any
+  const file = (await exporter(`${cid}/model.bin`, store as any)).cid;
+  assert.equal(file.code, 0x70, "a dag-pb file, not a raw leaf");
+  const dest = `${stack.dir}/in`;
+  const res = await storageVia(stack, [server.url]).fetchInput(file.toString(), dest);
+  assert.equal(res.gateway, server.url);
+  assert.ok(await sameBytes(`${source}/model.bin`, `${dest}/input`));
+});
+
+Deno.test("a legacy CAR gateway (plain Content-Type, children first, duplicates, no header roots) serves a tree intact", async () => {
+  await using stack = await localStack();
+  const same = new Uint8Array(300_000).fill(7);
+  const { cid, source } = await uploadTree(stack, { "a.bin": same, "b/a-again.bin": same, "c.bin": 900_000 });
+  const { server } = await standIn(stack, "legacy_car");
+  await using _s = server;
+  const dest = `${stack.dir}/in`;
+  await storageVia(stack, [server.url]).fetchInput(cid, dest);
+  for (const f of ["a.bin", "b/a-again.bin", "c.bin"]) assert.ok(await sameBytes(`${source}/${f}`, `${dest}/${f}`), f);
+  assert.equal(server.requests, 1, "one CAR, nothing asked again");
+});
+
+Deno.test("a gateway that serves raw blocks only (CAR requests: HTTP 501) is asked block by block", async () => {
+  await using stack = await localStack();
+  const { cid, source } = await uploadTree(stack, { "a.bin": 700_000, "d/e.txt": new TextEncoder().encode("e\n") });
+  const { server } = await standIn(stack, "raw_only");
+  await using _s = server;
+  const dest = `${stack.dir}/in`;
+  const res = await storageVia(stack, [server.url]).fetchInput(cid, dest);
+  assert.equal(res.files, 2);
+  assert.ok(await sameBytes(`${source}/a.bin`, `${dest}/a.bin`));
+  assert.ok(server.requests >= 6, `one 501, then a request per block: ${server.requests}`);
+});
