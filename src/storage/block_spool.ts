@@ -1,15 +1,15 @@
 /**
  * Verified blocks of one retrieval, on disk, and the exporter's view of them while they arrive.
  *
- * `BlockSpool` lives for the whole retrieval: a block is stored once it hashes to its CID and stays, whichever gateway
- * sent it, so a retry after a broken transfer only fetches what is still missing. `BlockSession` is one attempt
+ * `BlockSpool` lives for the whole retrieval: a block is stored once it hashes to its CID and stays (in one spool file,
+ * the recent ones in memory too), whichever gateway sent it, so a retry after a broken transfer only fetches what is still missing. `BlockSession` is one attempt
  * against one gateway: a read of a block not stored yet waits for the CAR stream ("feed") that brought its parent, and
  * a block no live feed will bring is fetched on its own (a raw block, or a CAR of its subtree).
  */
 import { decode as decodePb } from "@ipld/dag-pb";
 import type { CID } from "multiformats/cid";
 import { base32 } from "multiformats/bases/base32";
-import { DiskBlockstore } from "./disk_blockstore.ts";
+import { BlockNotFoundError } from "./disk_blockstore.ts";
 import { StorageError } from "./errors.ts";
 import { assertVerifiable, canVerify, DAG_PB, IDENTITY, verifyBlock } from "./block_verify.ts";
 
@@ -19,37 +19,63 @@ export interface BlockSpoolOptions {
   onBlock?: (cid: CID, bytes: Uint8Array) => void;
   /** Most bytes of blocks kept (a gateway sending endless unrelated blocks is cut off). */
   maxBytes?: number;
+  /** Most bytes of blocks held in memory as well as on disk (default 8 MiB). */
+  memoryBytes?: number;
 }
 
-/** Verified blocks of one retrieval, one file each; they survive failed attempts until {@linkcode destroy}. */
+interface Stored {
+  offset: number;
+  length: number;
+}
+
+/**
+ * Verified blocks of one retrieval; they survive failed attempts until {@linkcode destroy}. Every block is appended to
+ * one spool file (written behind, in order) and indexed by offset; the most recent ones are also held in memory, so
+ * the exporter, which reads blocks about when they arrive, gets them without a disk round trip. A block the exporter
+ * has read leaves memory once it is on disk; when memory is full, `put` waits for the disk.
+ */
 export class BlockSpool {
-  readonly store: DiskBlockstore;
-  #have = new Set<string>();
+  readonly dir: string;
+  #file?: Deno.FsFile;
+  #reader?: Deno.FsFile;
+  #index = new Map<string, Stored>();
+  #memory = new Map<string, Uint8Array>();
+  #memoryBytes = 0;
+  #memoryMax: number;
+  #read = new Set<string>();
+  #appended = 0;
+  #written = 0;
+  #writing: Promise<void> = Promise.resolve();
+  #writeError: unknown;
+  #reading: Promise<unknown> = Promise.resolve();
   #onBlock?: (cid: CID, bytes: Uint8Array) => void;
   #maxBytes: number;
   /** Bytes of all blocks stored so far. */
   storedBytes = 0;
 
   constructor(dir: string, options: BlockSpoolOptions = {}) {
-    this.store = new DiskBlockstore(dir);
+    this.dir = dir;
     this.#onBlock = options.onBlock;
     this.#maxBytes = options.maxBytes ?? Number.POSITIVE_INFINITY;
+    this.#memoryMax = options.memoryBytes ?? 8 * 1024 * 1024;
   }
 
-  /** Creates the directory. */
+  /** Creates the directory and the spool file. */
   async open(): Promise<this> {
-    await this.store.open();
+    await Deno.mkdir(this.dir, { recursive: true });
+    this.#file = await Deno.open(`${this.dir}/blocks`, { write: true, createNew: true });
+    this.#reader = await Deno.open(`${this.dir}/blocks`, { read: true });
     return this;
   }
 
   /** Blocks stored so far. */
   get blocks(): number {
-    return this.#have.size;
+    return this.#index.size;
   }
 
   /** Whether `cid`'s block is stored (identity CIDs always are: the CID holds the bytes). */
   has(cid: CID): boolean {
-    return cid.multihash.code === IDENTITY || this.#have.has(keyOf(cid));
+    return cid.multihash.code === IDENTITY || this.#index.has(keyOf(cid));
   }
 
   /** Verifies and stores a block; returns whether it was new. Throws `input_integrity_failed` on a mismatch. */
@@ -57,7 +83,8 @@ export class BlockSpool {
     if (this.has(cid)) return false;
     await verifyBlock(cid, bytes);
     const key = keyOf(cid);
-    if (this.#have.has(key)) return false;
+    if (this.#index.has(key)) return false;
+    if (this.#writeError) throw this.#writeError;
     if (this.storedBytes + bytes.byteLength > this.#maxBytes) {
       throw new StorageError(
         "input_fetch_failed",
@@ -65,22 +92,93 @@ export class BlockSpool {
         `The gateways sent more than ${this.#maxBytes} bytes of blocks (INPUT_MAX_BYTES plus DAG overhead)`,
       );
     }
-    await this.store.put(cid, bytes);
+    const stored = { offset: this.#appended, length: bytes.byteLength };
+    this.#appended += bytes.byteLength;
+    this.#index.set(key, stored);
+    this.#memory.set(key, bytes);
+    this.#memoryBytes += bytes.byteLength;
+    this.#append(key, bytes, stored);
     this.storedBytes += bytes.byteLength;
-    this.#have.add(key);
     this.#onBlock?.(cid, bytes);
+    // Memory full of blocks not yet read: wait until the disk has them, then let the oldest go.
+    if (this.#memoryBytes > this.#memoryMax) {
+      await this.#writing;
+      // In append order; only what is on disk may go (puts running meanwhile appended more).
+      for (const [k, b] of this.#memory) {
+        if (this.#memoryBytes <= this.#memoryMax / 2) break;
+        const stored = this.#index.get(k)!;
+        if (stored.offset + stored.length > this.#written) break;
+        this.#forget(k, b);
+      }
+    }
     return true;
   }
 
-  /** Reads a stored block. */
-  read(cid: CID): Promise<Uint8Array> {
-    if (cid.multihash.code === IDENTITY) return Promise.resolve(cid.multihash.digest);
-    return this.store.read(cid);
+  /** Reads a stored block: from memory when it is still there, else from the spool file. */
+  async read(cid: CID): Promise<Uint8Array> {
+    if (cid.multihash.code === IDENTITY) return cid.multihash.digest;
+    const key = keyOf(cid);
+    const held = this.#memory.get(key);
+    if (held) {
+      // Read once is usually read for good (the exporter walks each block once): it leaves memory when on disk.
+      if (this.#written >= this.#index.get(key)!.offset + held.byteLength) this.#forget(key, held);
+      else this.#read.add(key);
+      return held;
+    }
+    const stored = this.#index.get(key);
+    if (!stored) throw new BlockNotFoundError(`Block ${cid} not found`);
+    // Not in memory means on disk. One reader, so one seek and read at a time.
+    const next = this.#reading.then(() => this.#readAt(stored));
+    this.#reading = next.catch(() => {});
+    return await next;
   }
 
   /** Deletes the spooled blocks. */
   async destroy(): Promise<void> {
-    await this.store.destroy();
+    await this.#writing.catch(() => {});
+    await this.#reading;
+    this.#file?.close();
+    this.#reader?.close();
+    this.#file = this.#reader = undefined;
+    this.#memory.clear();
+    await Deno.remove(this.dir, { recursive: true }).catch(() => {});
+  }
+
+  #append(key: string, bytes: Uint8Array, stored: Stored): void {
+    this.#writing = this.#writing.then(async () => {
+      if (this.#writeError) return;
+      try {
+        let off = 0;
+        while (off < bytes.byteLength) off += await this.#file!.write(bytes.subarray(off));
+        this.#written = stored.offset + stored.length;
+        if (this.#read.delete(key)) this.#forget(key, bytes);
+      } catch (error) {
+        this.#writeError = new StorageError(
+          "input_fetch_failed",
+          "unsupported",
+          `Cannot write the block spool in ${this.dir}: ${(error as Error).message}`,
+          { cause: error },
+        );
+      }
+    });
+  }
+
+  #forget(key: string, bytes: Uint8Array): void {
+    if (this.#memory.get(key) !== bytes) return;
+    this.#memory.delete(key);
+    this.#memoryBytes -= bytes.byteLength;
+  }
+
+  async #readAt(stored: Stored): Promise<Uint8Array> {
+    await this.#reader!.seek(stored.offset, Deno.SeekMode.Start);
+    const out = new Uint8Array(stored.length);
+    let off = 0;
+    while (off < out.byteLength) {
+      const n = await this.#reader!.read(out.subarray(off));
+      if (n === null) throw new Error(`The block spool in ${this.dir} ends before offset ${stored.offset + off}`);
+      off += n;
+    }
+    return out;
   }
 }
 

@@ -1,7 +1,8 @@
 /** Reads a CAR stream block by block, with hard limits, and hands every block to a verifying sink. */
-import { asyncIterableReader, createDecoder } from "@ipld/car/decoder";
+import { createDecoder } from "@ipld/car/decoder";
 import type { CID } from "multiformats/cid";
 import { MAX_BLOCK_BYTES } from "./block_verify.ts";
+import { type ByteSource, chunkSource, isByteSource } from "./byte_source.ts";
 import { integrityError, StorageError } from "./errors.ts";
 
 /** Limits on one CAR stream. */
@@ -28,67 +29,164 @@ export interface CarIngestResult {
 // A CAR section is a CID (at most ~70 bytes here) plus the block; anything wider is refused before it is buffered.
 const MAX_SECTION = MAX_BLOCK_BYTES + 1024;
 
+// Blocks in the sink at once: their spool writes overlap the decoding of the next ones (hashing itself is synchronous).
+const VERIFY_WINDOW_BYTES = 4 * 1024 * 1024;
+const VERIFY_WINDOW_BLOCKS = 64;
+
 /**
  * Decodes `body` as a CARv1/v2 and gives every block to `sink`. The header's roots are not checked: what counts is
  * whether the blocks the DAG needs arrive and verify, which the reader of the DAG decides. A stream that ends early is
  * reported as `truncated`, not as bad data. Throws `input_integrity_failed` (`bad_car`, `too_large`) on bytes that are
- * not a CAR, and passes network errors of the body through as they are.
+ * not a CAR, and passes network errors of the body through as they are. A few blocks are in the sink at once (their
+ * disk writes overlap the decoding); all of them have settled when this returns or throws.
  */
 export async function ingestCar(
-  body: AsyncIterable<Uint8Array>,
+  body: AsyncIterable<Uint8Array> | ByteSource,
   sink: BlockSink,
   limits: CarLimits,
 ): Promise<CarIngestResult> {
-  let carBytes = 0;
-  let ended = false;
-  const counted = (async function* () {
-    for await (const chunk of body) {
-      carBytes += chunk.byteLength;
-      if (carBytes > limits.maxCarBytes) {
-        throw new StorageError(
-          "input_fetch_failed",
-          "too_large",
-          `The CAR stream exceeds ${limits.maxCarBytes} bytes (INPUT_MAX_BYTES plus DAG overhead)`,
-        );
-      }
-      yield chunk;
-    }
-    ended = true;
-  })();
-  const inner = asyncIterableReader(counted);
-  // Refuse oversized reads before the reader buffers them: the length prefixes come from the network.
-  const reader = {
-    upTo: (n: number) => inner.upTo(n),
-    exactly(n: number, seek?: boolean) {
-      if (n > MAX_SECTION) {
-        return Promise.reject(integrityError("too_large", `CAR section of ${n} bytes exceeds the 2 MiB block limit`));
-      }
-      return inner.exactly(n, seek);
-    },
-    seek: (n: number) => inner.seek(n),
-    get pos() {
-      return inner.pos;
-    },
-  };
+  const chunks = isByteSource(body) ? undefined : chunkSource(body);
+  const reader = new CarSectionReader(chunks ?? (body as ByteSource), limits.maxCarBytes);
   const decoder = createDecoder(reader);
   let blocks = 0;
   let roots: CID[] = [];
+  const inflight = new Set<Promise<void>>();
+  let inflightBytes = 0;
+  let failure: { error: unknown } | undefined;
   try {
     const header = await decoder.header();
     roots = header.roots ?? [];
     for await (const { cid, bytes } of decoder.blocks()) {
-      await sink.put(cid, bytes);
+      if (failure) throw failure.error;
+      inflightBytes += bytes.byteLength;
+      const put: Promise<void> = sink.put(cid, bytes).catch((error) => void (failure ??= { error })).finally(() => {
+        inflight.delete(put);
+        inflightBytes -= bytes.byteLength;
+      });
+      inflight.add(put);
       blocks++;
+      while (inflight.size >= VERIFY_WINDOW_BLOCKS || inflightBytes > VERIFY_WINDOW_BYTES) await Promise.race(inflight);
     }
-  } catch (error) {
+    await Promise.all(inflight);
+    if (failure) throw failure.error;
+  } catch (raw) {
+    await Promise.all(inflight);
+    const error = failure?.error ?? raw;
     if (error instanceof StorageError) throw error;
     if (error instanceof DOMException || isNetworkError(error)) throw error;
     // The body ended cleanly inside a section: an incomplete CAR (the spec's "terminate the stream" on a missing
     // block, or a proxy cutting it), not bytes that contradict a CID.
-    if (ended && isEndOfData(error)) return { blocks, carBytes, truncated: true, roots };
+    if (reader.ended && isEndOfData(error)) return { blocks, carBytes: reader.carBytes, truncated: true, roots };
     throw integrityError("bad_car", `Malformed CAR: ${(error as Error).message}`, error);
+  } finally {
+    await chunks?.close();
   }
-  return { blocks, carBytes, truncated: false, roots };
+  return { blocks, carBytes: reader.carBytes, truncated: false, roots };
+}
+
+// A section at least this large is read into memory of its own, straight from the source, and handed out as it is.
+const LARGE = 16 * 1024;
+// What is read when more bytes are wanted: little after a large block (the next is likely large too, and will get its
+// own memory), more after small ones (many small sections come in one read).
+const READ_AFTER_LARGE = 4 * 1024;
+const READ_AFTER_SMALL = 128 * 1024;
+
+/**
+ * The reader `@ipld/car`'s decoder pulls from, over a {@linkcode ByteSource}: a block is read from the socket into
+ * memory of its exact size and handed out without a copy; small things (varints, CIDs, small blocks) are copied out of
+ * a read buffer. Counts bytes against the CAR limit and refuses sections over the block limit before reading them.
+ */
+class CarSectionReader {
+  carBytes = 0;
+  /** The source ended (cleanly). */
+  ended = false;
+  #source: ByteSource;
+  #max: number;
+  #buf = new Uint8Array(0);
+  #off = 0;
+  #end = 0;
+  // A view into #buf was handed out: its memory must not be read into again.
+  #lent = false;
+  #pos = 0;
+  #skip = 0;
+  #afterLarge = false;
+
+  constructor(source: ByteSource, maxCarBytes: number) {
+    this.#source = source;
+    this.#max = maxCarBytes;
+  }
+
+  get pos(): number {
+    return this.#pos;
+  }
+
+  async upTo(n: number): Promise<Uint8Array> {
+    await this.#fill(n, false);
+    return this.#buf.subarray(this.#off, this.#off + Math.min(n, this.#end - this.#off));
+  }
+
+  async exactly(n: number, seek = false): Promise<Uint8Array> {
+    // The length prefixes come from the network: refuse before buffering.
+    if (n > MAX_SECTION) throw integrityError("too_large", `CAR section of ${n} bytes exceeds the 2 MiB block limit`);
+    const large = n >= LARGE;
+    await this.#fill(n, large);
+    if (this.#end - this.#off < n) throw new Error("Unexpected end of data");
+    const view = this.#buf.subarray(this.#off, this.#off + n);
+    // Small results are copied: a CID keeps a view of its bytes, which must not pin a read buffer.
+    const out = large ? view : view.slice();
+    if (large) this.#lent = true;
+    if (seek) {
+      this.#off += n;
+      this.#pos += n;
+      this.#afterLarge = large;
+    }
+    return out;
+  }
+
+  seek(n: number): void {
+    this.#pos += n;
+    const here = Math.min(n, this.#end - this.#off);
+    this.#off += here;
+    this.#skip += n - here;
+  }
+
+  async #fill(n: number, exact: boolean): Promise<void> {
+    while (this.#skip > 0 || this.#end - this.#off < n) {
+      if (this.#skip > 0 && this.#end > this.#off) {
+        const drop = Math.min(this.#skip, this.#end - this.#off);
+        this.#off += drop;
+        this.#skip -= drop;
+        continue;
+      }
+      if (this.ended) return;
+      const have = this.#end - this.#off;
+      if (this.#lent || this.#buf.byteLength - this.#off < n || this.#buf.byteLength === this.#end) {
+        const size = exact ? n : Math.max(n, this.#afterLarge ? READ_AFTER_LARGE : READ_AFTER_SMALL);
+        const next = new Uint8Array(size);
+        next.set(this.#buf.subarray(this.#off, this.#end));
+        this.#buf = next;
+        this.#off = 0;
+        this.#end = have;
+        this.#lent = false;
+      }
+      const got = await this.#source.readInto(this.#buf.subarray(this.#end));
+      // The read may have moved the memory (a BYOB read transfers it).
+      this.#buf = new Uint8Array(got.buffer);
+      if (got.byteLength === 0) {
+        this.ended = true;
+        return;
+      }
+      this.#end += got.byteLength;
+      this.carBytes += got.byteLength;
+      if (this.carBytes > this.#max) {
+        throw new StorageError(
+          "input_fetch_failed",
+          "too_large",
+          `The CAR stream exceeds ${this.#max} bytes (INPUT_MAX_BYTES plus DAG overhead)`,
+        );
+      }
+    }
+  }
 }
 
 function isEndOfData(error: unknown): boolean {

@@ -63,3 +63,32 @@ Deno.test("bytes that are not a CAR are bad_car (input_integrity_failed)", async
     (e: StorageError) => e.reason === "input_integrity_failed" && e.detail === "bad_car",
   );
 });
+
+async function* pieces(bytes: Uint8Array, chunk: number): AsyncGenerator<Uint8Array> {
+  for (let o = 0; o < bytes.length; o += chunk) yield bytes.slice(o, o + chunk);
+}
+
+Deno.test("a CAR read in chunks of every awkward size gives each block exactly once, in order, intact", async () => {
+  // Large blocks (read into memory of their own) between small ones (copied out of the read buffer).
+  const sizes = [3, 300_000, 17, 16 * 1024, 16 * 1024 - 1, 1, 250_000, 40];
+  const blocks = await Promise.all(sizes.map(async (size, i) => {
+    const bytes = new Uint8Array(size).map((_, j) => (j + i * 13) & 0xff);
+    return { cid: CID.createV1(0x55, await sha256.digest(bytes)), bytes };
+  }));
+  const bytes = await car([blocks[0].cid], blocks);
+  for (const chunk of [1, 7, 4096, 65_536, 300_001]) {
+    const got: { cid: string; bytes: Uint8Array }[] = [];
+    const res = await ingestCar(pieces(bytes, chunk), {
+      put: (cid, b) => Promise.resolve(void got.push({ cid: cid.toString(), bytes: b.slice() })),
+    }, { maxCarBytes: bytes.length });
+    assert.equal(res.truncated, false, `chunk ${chunk}`);
+    assert.equal(res.carBytes, bytes.length);
+    assert.deepEqual(got.map((g) => g.cid), blocks.map((b) => b.cid.toString()), `chunk ${chunk}`);
+    for (const [i, g] of got.entries()) assert.deepEqual(g.bytes, blocks[i].bytes, `chunk ${chunk}, block ${i}`);
+  }
+  // One byte over the CAR limit is refused, whatever the chunking.
+  await assert.rejects(
+    ingestCar(once(bytes), sink(), { maxCarBytes: bytes.length - 1 }),
+    (e: StorageError) => e.reason === "input_fetch_failed" && /exceeds/.test(e.message),
+  );
+});

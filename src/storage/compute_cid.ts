@@ -21,12 +21,13 @@ export interface ComputeCidOptions {
 /** Reads a file as a stream of chunks (the importer re-chunks them). */
 async function* fileChunks(path: string, signal?: AbortSignal): AsyncGenerator<Uint8Array> {
   using file = await Deno.open(path, { read: true });
-  const buf = new Uint8Array(1024 * 1024);
   while (true) {
     signal?.throwIfAborted();
+    // Fresh memory each read, handed on as it is: the chunker cuts it into leaves without copying.
+    const buf = new Uint8Array(1024 * 1024);
     const n = await file.read(buf);
     if (n === null) return;
-    yield buf.slice(0, n);
+    yield n === buf.byteLength ? buf : buf.subarray(0, n);
   }
 }
 

@@ -1,4 +1,5 @@
 /** HTTP with the two timeouts a long download needs: until the response starts, and between body chunks. */
+import { type ByteStream, streamSource } from "./byte_source.ts";
 
 /** The body went quiet for longer than the inactivity timeout. */
 export class InactivityError extends Error {
@@ -20,8 +21,8 @@ export interface TimedFetchOptions {
 /** A response whose body is watched for inactivity; `close()` releases the connection. */
 export interface TimedResponse {
   response: Response;
-  /** The body as chunks; throws {@linkcode InactivityError} when it stalls. */
-  body: AsyncIterable<Uint8Array>;
+  /** The body, as chunks or read into given memory; throws {@linkcode InactivityError} when it stalls. */
+  body: ByteStream;
   /** Cancels the request and the body. */
   close(): void;
 }
@@ -56,33 +57,78 @@ export async function fetchWithTimeouts(url: string, options: TimedFetchOptions)
   } finally {
     clearTimeout(requestTimer);
   }
-  async function* body(): AsyncGenerator<Uint8Array> {
-    if (!response.body) return;
-    const reader = response.body.getReader();
-    try {
-      while (true) {
-        let timer: ReturnType<typeof setTimeout> | undefined;
-        const stalled = new Promise<never>((_, reject) => {
-          timer = setTimeout(() => {
-            const error = new InactivityError(`No data for ${options.inactivityTimeoutMs} ms`);
-            controller.abort(error);
-            reject(error);
-          }, options.inactivityTimeoutMs);
-        });
-        try {
-          const next = await Promise.race([reader.read(), stalled]);
-          if (next.done) return;
-          yield next.value;
-        } catch (error) {
-          throw controller.signal.reason instanceof Error ? controller.signal.reason : error;
-        } finally {
-          clearTimeout(timer);
-        }
-      }
-    } finally {
-      reader.cancel().catch(() => {});
-      close();
-    }
+  return { response, body: watchedBody(response, controller, options.inactivityTimeoutMs, close), close };
+}
+
+/**
+ * The body as a {@linkcode ByteStream}, erroring with {@linkcode InactivityError} when one read waits longer than
+ * `inactivityMs`. One timer per response, re-armed only when it fires (a timer per chunk costs more than the read).
+ * Time the consumer spends between reads is not inactivity.
+ */
+function watchedBody(
+  response: Response,
+  controller: AbortController,
+  inactivityMs: number,
+  close: () => void,
+): ByteStream {
+  if (!response.body) {
+    return { readInto: (view) => Promise.resolve(view.subarray(0, 0)), [Symbol.asyncIterator]: async function* () {} };
   }
-  return { response, body: body(), close };
+  let waitingSince: number | undefined;
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const check = () => {
+    const waited = waitingSince === undefined ? 0 : performance.now() - waitingSince;
+    if (waited >= inactivityMs) {
+      timer = undefined;
+      controller.abort(new InactivityError(`No data for ${inactivityMs} ms`));
+      return;
+    }
+    timer = setTimeout(check, inactivityMs - waited);
+  };
+  const stop = () => {
+    clearTimeout(timer);
+    timer = undefined;
+  };
+  const source = streamSource(response.body);
+  const finish = () => {
+    stop();
+    source.cancel();
+    close();
+  };
+  const readInto = async (view: Uint8Array<ArrayBuffer>): Promise<Uint8Array<ArrayBuffer>> => {
+    if (controller.signal.aborted) throw reasonOr(controller.signal, new DOMException("closed", "AbortError"));
+    timer ??= setTimeout(check, inactivityMs);
+    waitingSince = performance.now();
+    try {
+      const got = await source.readInto(view);
+      if (got.byteLength === 0) finish();
+      return got;
+    } catch (error) {
+      // The reason first: finishing aborts the request, which would hide why it broke.
+      const reason = reasonOr(controller.signal, error);
+      finish();
+      throw reason;
+    } finally {
+      waitingSince = undefined;
+    }
+  };
+  return {
+    readInto,
+    async *[Symbol.asyncIterator]() {
+      try {
+        while (true) {
+          const got = await readInto(new Uint8Array(256 * 1024));
+          if (got.byteLength === 0) return;
+          // A short read is copied out, so a kept chunk does not pin the whole buffer.
+          yield got.byteLength < 64 * 1024 ? got.slice() : got;
+        }
+      } finally {
+        finish();
+      }
+    },
+  };
+}
+
+function reasonOr(signal: AbortSignal, error: unknown): unknown {
+  return signal.reason instanceof Error ? signal.reason : error;
 }

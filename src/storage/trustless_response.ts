@@ -76,7 +76,7 @@ export async function readAnswer(
   if (cid.code === DAG_PB && type !== "text/html") {
     // Perhaps the file itself: rebuilt under a known importer profile, it either gives back the CID or is refused.
     const found = await reimportDeserialized(body, cid, session, {
-      scratchDir: `${session.spool.store.dir}/.deserialized-${crypto.randomUUID()}`,
+      scratchDir: `${session.spool.dir}/.deserialized-${crypto.randomUUID()}`,
       maxBytes: options.maxBytes,
       signal: options.signal,
     });
