@@ -23,8 +23,16 @@ import {
   loadWallet,
   startNode,
 } from "../chain/mod.ts";
-import { ConfigError, formatDuration, type LoadedConfig, redactUrl } from "../config/mod.ts";
-import { DockerEngine, dockerSpecChecks, engineOptionsFromConfig } from "../docker/mod.ts";
+import { type Config, ConfigError, formatDuration, type LoadedConfig, redactUrl } from "../config/mod.ts";
+import {
+  diskUsage,
+  DockerEngine,
+  dockerSpecChecks,
+  engineOptionsFromConfig,
+  ImageCache,
+  type ImageGcPolicy,
+  ImageStore,
+} from "../docker/mod.ts";
 import { detectGpus, type GpuInventory, gpuOptionsFromConfig, readGpuHealth, registrationSpec } from "../gpu/mod.ts";
 import {
   JobJournal,
@@ -177,6 +185,20 @@ export async function runAgent(options: AgentOptions): Promise<void> {
       return JobJournal.open(JobJournal.pathIn(config.dataDir));
     });
     stack.defer(() => journal.close());
+    const images = await step("docker", "opening the image cache", async () => {
+      const store = ImageStore.open(JobJournal.pathIn(config.dataDir));
+      stack.defer(() => store.close());
+      return new ImageCache({
+        client: docker.client,
+        store,
+        ensure: (image, o) => docker.ensureImage(image, o),
+        logger,
+        gc: imageGcPolicyFromConfig(config),
+        dataRoot: await readableDataRoot(config.dockerDataRoot ?? docker.capabilities.dataRoot, log),
+        onRemoved: (r) => metrics.imageRemoved(r.reason, r.sizeBytes),
+        onPull: (result) => metrics.imagePulls.inc({ result }),
+      });
+    });
     const unfinished = journal.listUnfinished().map((r) => r.jobId);
     const orphans = await step("docker", "removing orphaned job containers", () => docker.removeOrphans(unfinished));
     if (orphans.length) log.warn("Removed job containers the journal does not know", { containers: orphans });
@@ -239,6 +261,7 @@ export async function runAgent(options: AgentOptions): Promise<void> {
       : inventory.gpus.flatMap((g) => (g.health ? [{ index: g.index, uuid: g.uuid, health: g.health }] : []));
     const executor = new PipelineExecutor({
       docker,
+      images,
       storage,
       signer: wallet,
       agentAddress: address,
@@ -296,6 +319,12 @@ export async function runAgent(options: AgentOptions): Promise<void> {
       );
     }, 3_600_000);
     stack.defer(() => clearInterval(spoolTimer));
+    // Images: checked against the watermarks and the cap now and every IMAGE_GC_INTERVAL (and after each job).
+    const collectImages = (trigger: string) =>
+      void images.collect(trigger).catch((error) => log.warn("Image collection failed", { error }));
+    collectImages("start");
+    const imageTimer = setInterval(() => collectImages("interval"), config.imageGcInterval);
+    stack.defer(() => clearInterval(imageTimer));
 
     const heartbeat = node.heartbeat;
     metrics.observe({
@@ -305,6 +334,8 @@ export async function runAgent(options: AgentOptions): Promise<void> {
       walletBalanceWei: () => heartbeat.state.balance,
       heartbeats: () => ({ sent: heartbeat.state.sent, failures: heartbeat.state.failures }),
       lastHeartbeatAt: () => heartbeat.state.lastHeartbeatAt,
+      imageCache: () => ({ bytes: images.cachedBytes(), images: images.cachedImages() }),
+      dockerDiskUsedPercent: () => images.lastUsage?.usedPercent,
       gpus: () =>
         health.map((h) => ({
           uuid: h.uuid,
@@ -335,6 +366,15 @@ export async function runAgent(options: AgentOptions): Promise<void> {
       recovered,
     });
     options.onReady?.({ address, httpAddr: http?.addr, inventory, recovered, runner });
+    // In the background: the node takes jobs meanwhile (a job needing one of them joins its pull).
+    const prepullStop = new AbortController();
+    const prepull = config.imagePrepull?.length
+      ? images.prepull(config.imagePrepull, AbortSignal.any([signal, prepullStop.signal]))
+      : undefined;
+    stack.defer(async () => {
+      prepullStop.abort();
+      await prepull;
+    });
 
     await aborted(signal);
     stopping = true;
@@ -357,6 +397,40 @@ export async function runAgent(options: AgentOptions): Promise<void> {
     log.info(`start-up interrupted by a signal while ${error.step}; stopping`);
   } finally {
     signal.removeEventListener("abort", stopChainOnSignal);
+  }
+}
+
+/** The image GC settings of a config. */
+export function imageGcPolicyFromConfig(config: Config): ImageGcPolicy {
+  return {
+    highPercent: config.imageGcHighPercent,
+    lowPercent: config.imageGcLowPercent,
+    maxBytes: config.imageCacheMaxBytes,
+    minAgeMs: config.imageGcMinAge,
+    keep: config.imageKeep ?? [],
+  };
+}
+
+/**
+ * Docker's data root when its filesystem usage can be read from here, else undefined with a warning: the watermarks
+ * are then off (IMAGE_CACHE_MAX_BYTES still applies).
+ */
+async function readableDataRoot(path: string, log: Logger): Promise<string | undefined> {
+  if (!path) {
+    log.warn("Image watermarks are off: dockerd does not report its data root; set DOCKER_DATA_ROOT");
+    return undefined;
+  }
+  try {
+    const usage = await diskUsage(path);
+    log.info("Docker's data root", { path, used_percent: Math.round(usage.usedPercent), free_bytes: usage.freeBytes });
+    return path;
+  } catch (error) {
+    log.warn(
+      `Image watermarks are off: cannot read the filesystem usage of Docker's data root ${path}; ` +
+        "set DOCKER_DATA_ROOT to it (or a path on the same filesystem) and let the agent read it",
+      { error: error as Error },
+    );
+    return undefined;
   }
 }
 

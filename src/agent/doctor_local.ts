@@ -1,10 +1,10 @@
-/** The doctor's local checks: configuration, DATA_DIR, nvidia-smi and GPU health, Docker and its NVIDIA runtime. */
+/** The doctor's local checks: configuration, DATA_DIR, nvidia-smi and GPU health, Docker, its disk and its NVIDIA runtime. */
 import { join, resolve } from "node:path";
 import { chainSettings, exposedMode, KeyError, loadWallet } from "../chain/mod.ts";
 import type { Config, EnvFile } from "../config/mod.ts";
-import { DockerEngine, engineOptionsFromConfig } from "../docker/mod.ts";
+import { type DiskUsage, diskUsage, DockerEngine, engineOptionsFromConfig } from "../docker/mod.ts";
 import { detectGpus, GpuError, gpuOptionsFromConfig, readGpuHealth } from "../gpu/mod.ts";
-import type { Logger } from "../log/mod.ts";
+import { formatBytes, type Logger } from "../log/mod.ts";
 import { deniedAccess, shellLine } from "../permissions/mod.ts";
 import { type CheckOutcome, type DoctorCheck, fail, oneLine, pass, warn } from "./doctor_report.ts";
 
@@ -171,6 +171,22 @@ export function localChecks(config: Config, probes: LocalProbes, options: LocalC
       },
     },
     {
+      name: "docker_disk",
+      local: true,
+      fix: "free space on Docker's disk, or set DOCKER_DATA_ROOT to Docker's data root and let the agent read it",
+      async run() {
+        let root = config.dockerDataRoot;
+        if (!root) {
+          try {
+            root = (await probes.docker()).capabilities.dataRoot;
+          } catch (error) {
+            return warn(`cannot ask Docker for its data root: ${oneLine(error)}`, "fix the docker check first");
+          }
+        }
+        return diskVerdict(root, config);
+      },
+    },
+    {
       name: "nvidia_runtime",
       local: true,
       fix: NVIDIA_RUNTIME_FIX,
@@ -223,4 +239,39 @@ function foundOf(error: GpuError): string {
 function fixOf(error: GpuError, generic: string): string {
   const advice = oneLine(error).split(": ").slice(1).join(": ");
   return advice && error.kind !== "failed" ? advice : generic;
+}
+
+/** Docker's data root against the image watermarks: pass below the low one, warn above it, fail when full. */
+export async function diskVerdict(
+  root: string,
+  config: Pick<Config, "imageGcHighPercent" | "imageGcLowPercent" | "imageCacheMaxBytes">,
+  usageOf: (path: string) => Promise<DiskUsage> = diskUsage,
+): Promise<CheckOutcome> {
+  if (!root) return warn("dockerd does not report its data root", "set DOCKER_DATA_ROOT (e.g. /var/lib/docker)");
+  let usage: DiskUsage;
+  try {
+    usage = await usageOf(root);
+  } catch (error) {
+    return warn(
+      `cannot read the filesystem usage of Docker's data root ${root}: ${oneLine(error)}; image watermarks are off`,
+      "set DOCKER_DATA_ROOT to Docker's data root (or a path on its filesystem) that this user may read",
+    );
+  }
+  const pct = Math.round(usage.usedPercent * 10) / 10;
+  const cap = config.imageCacheMaxBytes === undefined
+    ? ""
+    : `, IMAGE_CACHE_MAX_BYTES ${formatBytes(config.imageCacheMaxBytes)}`;
+  const found = `Docker's data root ${root}: ${pct}% used, ${formatBytes(usage.freeBytes)} free ` +
+    `(IMAGE_GC_HIGH_PERCENT ${config.imageGcHighPercent}, IMAGE_GC_LOW_PERCENT ${config.imageGcLowPercent}${cap})`;
+  if (usage.freeBytes === 0) return fail(found, "free space on Docker's disk: every pull will fail disk_full");
+  if (usage.usedPercent > config.imageGcHighPercent) {
+    return warn(
+      found,
+      "above the high watermark: the agent removes unused images it pulled; if that is not enough, free space by hand",
+    );
+  }
+  if (usage.usedPercent > config.imageGcLowPercent) {
+    return warn(found, "near the high watermark: image removal starts above it");
+  }
+  return pass(found);
 }

@@ -3,7 +3,7 @@ import { encryptKeystoreJson, Wallet } from "ethers";
 import { chainSettings, loadWallet } from "../chain/mod.ts";
 import { loadConfig, parseEnvFile } from "../config/mod.ts";
 import type { DockerEngine } from "../docker/mod.ts";
-import { type LocalCheckOptions, localChecks, type LocalProbes } from "./doctor_local.ts";
+import { diskVerdict, type LocalCheckOptions, localChecks, type LocalProbes } from "./doctor_local.ts";
 import { type CheckResult, runChecks } from "./doctor_report.ts";
 
 // A well-known public development key (anvil account #2): not a secret.
@@ -104,4 +104,26 @@ Deno.test("without a .env there is no env_file row", () => {
     docker: () => Promise.reject(new Error("unused")),
   };
   assert.ok(!localChecks(config, probes).some((c) => c.name === "env_file"));
+});
+
+Deno.test("docker_disk: pass below the low watermark, warn between and above, fail when full, warn when unreadable", async () => {
+  const config = { imageGcHighPercent: 85, imageGcLowPercent: 80, imageCacheMaxBytes: undefined };
+  const at = (usedPercent: number, freeBytes = 10 * 1024 ** 3) => () =>
+    Promise.resolve({ path: "/var/lib/docker", usedBytes: 1, freeBytes, usedPercent });
+  const low = await diskVerdict("/var/lib/docker", config, at(42.04));
+  assert.equal(low.level, "pass");
+  assert.equal(
+    low.found,
+    "Docker's data root /var/lib/docker: 42% used, 10.0 GiB free (IMAGE_GC_HIGH_PERCENT 85, IMAGE_GC_LOW_PERCENT 80)",
+  );
+  assert.equal((await diskVerdict("/var/lib/docker", config, at(82))).level, "warn");
+  const high = await diskVerdict("/var/lib/docker", { ...config, imageCacheMaxBytes: 200 * 1024 ** 3 }, at(90.27));
+  assert.equal(high.level, "warn");
+  assert.match(high.found, /90\.3% used.*IMAGE_CACHE_MAX_BYTES 200\.0 GiB\)$/);
+  assert.match(high.fix ?? "", /removes unused images it pulled/);
+  assert.equal((await diskVerdict("/var/lib/docker", config, at(100, 0))).level, "fail");
+  const denied = await diskVerdict("/var/lib/docker", config, () => Promise.reject(new Error("Requires read access")));
+  assert.equal(denied.level, "warn");
+  assert.match(denied.found, /cannot read the filesystem usage.*Requires read access; image watermarks are off/);
+  assert.match(denied.fix ?? "", /DOCKER_DATA_ROOT/);
 });

@@ -9,7 +9,9 @@ import {
   classifyError,
   createJobDirs,
   type DockerEngine,
+  type ImageCache,
   type ImageInfo,
+  type ImageLease,
   type JobDirs,
   removeJobDirs,
 } from "../docker/mod.ts";
@@ -27,7 +29,9 @@ import { signReceipt } from "./receipt.ts";
 
 /** What the pipeline needs; each piece has one real implementation, built in the composition root. */
 export interface PipelineDeps {
-  docker: Pick<DockerEngine, "ensureImage" | "run" | "resume">;
+  docker: Pick<DockerEngine, "run" | "resume">;
+  /** Images: one pull per image, held while a job uses it, collected after each job. */
+  images: Pick<ImageCache, "acquire" | "collect">;
   storage: Pick<
     Storage,
     | "acquireInput"
@@ -71,6 +75,7 @@ export class PipelineExecutor implements JobExecutor {
     const startedAt = new Date();
     let dirs: JobDirs | undefined;
     let lease: InputLease | undefined;
+    let imageLease: ImageLease | undefined;
     // Before the first await: a re-attached container may mount a cache entry, which no other job may evict meanwhile.
     const held = ctx.resume === "reattach" && job.inputFileCid ? storage.holdInput(job.inputFileCid) : undefined;
     try {
@@ -88,7 +93,8 @@ export class PipelineExecutor implements JobExecutor {
         if (!run) return agentRestart("the job's container was gone after the agent restarted");
         log.info("Re-attached to the job's container after a restart", { ok: run.ok });
       } else {
-        ({ image, lease } = await this.#prepare(job, dirs.input, ctx, log));
+        ({ imageLease, lease } = await this.#prepare(job, dirs.input, ctx, log));
+        image = imageLease.info;
         await ctx.progress("running");
         run = await docker.run({
           jobId: job.jobId,
@@ -131,6 +137,9 @@ export class PipelineExecutor implements JobExecutor {
       // The container is gone by now (run removes it on every outcome): the cache entry may be evicted again.
       lease?.release();
       held?.();
+      imageLease?.release();
+      // Images unused now may go (watermarks, cap); never delays the job's status.
+      void this.#deps.images.collect("job").catch((error) => log.warn("Image collection failed", { error }));
       if (dirs) await removeJobDirs(dirs).catch((error) => log.warn("Cannot remove job directories", { error }));
     }
   }
@@ -145,7 +154,7 @@ export class PipelineExecutor implements JobExecutor {
     inputDir: string,
     ctx: ExecutionContext,
     log: Logger,
-  ): Promise<{ image: ImageInfo; lease?: InputLease }> {
+  ): Promise<{ imageLease: ImageLease; lease?: InputLease }> {
     const cid = job.inputFileCid;
     if (cid) await ctx.progress("fetching_input");
     await ctx.progress("pulling_image");
@@ -160,19 +169,20 @@ export class PipelineExecutor implements JobExecutor {
       throw error;
     };
     const input = cid ? this.#input(cid, inputDir, signal, log).catch(failFirst) : Promise.resolve(undefined);
-    const pull = (async () => await this.#deps.docker.ensureImage(job.imageName, { signal, jobId: job.jobId }))()
+    const pull = (async () => await this.#deps.images.acquire(job.imageName, { signal, jobId: job.jobId }))()
       .catch(failFirst);
     // Both settle before the job goes on or fails: nothing keeps writing into a directory about to be removed.
     const [lease, image] = await Promise.allSettled([input, pull]);
     if (failed || lease.status === "rejected" || image.status === "rejected") {
       if (lease.status === "fulfilled") lease.value?.release();
+      if (image.status === "fulfilled") image.value.release();
       throw failed
         ? failed.error
         : lease.status === "rejected"
         ? lease.reason
         : (image as PromiseRejectedResult).reason;
     }
-    return { image: image.value, lease: lease.value };
+    return { imageLease: image.value, lease: lease.value };
   }
 
   /** The job's input from the cache, another job's fetch of the same CID, or a fetch of its own. */

@@ -13,6 +13,10 @@ export interface MetricSources {
   gpus?(): { uuid: string; temperatureC?: number; utilizationPct?: number }[];
   /** File bytes in the input cache; undefined until it was first read. */
   inputCacheBytes?(): number | undefined;
+  /** Bytes and count of the images the agent pulled and still keeps. */
+  imageCache?(): { bytes: number; images: number };
+  /** Used percent of Docker's data root filesystem (last read), undefined when unknown. */
+  dockerDiskUsedPercent?(): number | undefined;
 }
 
 /** Transfer directions counted in bytes and seconds. */
@@ -27,6 +31,9 @@ export class AgentMetrics {
   readonly transferSeconds: client.Counter<"kind">;
   readonly inputCacheHits: client.Counter;
   readonly inputCacheMisses: client.Counter;
+  readonly imageRemovals: client.Counter<"reason">;
+  readonly imagePulls: client.Counter<"result">;
+  readonly imageRemovedBytes: client.Counter;
   #sources: MetricSources = {};
 
   constructor() {
@@ -65,6 +72,24 @@ export class AgentMetrics {
     this.inputCacheMisses = new client.Counter({
       name: "lamda_input_cache_misses_total",
       help: "Job inputs fetched from a gateway while the input cache is enabled.",
+      registers,
+    });
+    this.imageRemovals = new client.Counter({
+      name: "lamda_image_removals_total",
+      help:
+        "Images the agent removed, by reason (disk_high: above IMAGE_GC_HIGH_PERCENT; cache_cap: over IMAGE_CACHE_MAX_BYTES).",
+      labelNames: ["reason"] as const,
+      registers,
+    });
+    this.imageRemovedBytes = new client.Counter({
+      name: "lamda_image_removed_bytes_total",
+      help: "Bytes of the images the agent removed.",
+      registers,
+    });
+    this.imagePulls = new client.Counter({
+      name: "lamda_image_pulls_total",
+      help: "Image pulls the agent ran (one per image however many jobs waited), by result.",
+      labelNames: ["result"] as const,
       registers,
     });
     const sources = () => this.#sources;
@@ -111,6 +136,24 @@ export class AgentMetrics {
       return at ? at.getTime() / 1000 : undefined;
     });
     gauge("lamda_input_cache_bytes", "File bytes kept in the input cache.", () => this.#sources.inputCacheBytes?.());
+    gauge(
+      "lamda_image_cache_bytes",
+      "Bytes of the images the agent pulled and keeps (each image counted once).",
+      () => this.#sources.imageCache?.().bytes,
+    );
+    gauge(
+      "lamda_image_cache_images",
+      "Image references the agent pulled and keeps.",
+      () => this.#sources.imageCache?.().images,
+    );
+    gauge(
+      "lamda_docker_disk_used_ratio",
+      "Used share of the filesystem holding Docker's data root, 0 to 1 (last read).",
+      () => {
+        const pct = this.#sources.dockerDiskUsedPercent?.();
+        return pct === undefined ? undefined : pct / 100;
+      },
+    );
     new client.Gauge({
       name: "lamda_gpu_temperature_celsius",
       help: "GPU temperature.",
@@ -160,6 +203,12 @@ export class AgentMetrics {
     return (bytes) => {
       if (bytes > 0) counter.inc(bytes);
     };
+  }
+
+  /** Counts one image removal. */
+  imageRemoved(reason: string, bytes: number): void {
+    this.imageRemovals.inc({ reason });
+    this.imageRemovedBytes.inc(bytes);
   }
 
   /** Counts one job input: `hit` when it was served without a fetch of its own. */

@@ -110,6 +110,10 @@ export function loadConfig(inputs: ConfigInputs = {}): LoadedConfig {
       if (source.kind === "env-file") lineOf.set(issue, source.line);
     }
   }
+  for (const check of RELATIONS) {
+    const issue = check(config as Config, raws as Record<ConfigKey, string | undefined>);
+    if (issue) issues.push(issue);
+  }
   if (issues.length) {
     const line = (i: ConfigIssue) => lineOf.get(i) ?? Number.MAX_SAFE_INTEGER;
     throw new ConfigError(issues.toSorted((a, b) => line(a) - line(b)));
@@ -121,6 +125,20 @@ export function loadConfig(inputs: ConfigInputs = {}): LoadedConfig {
     envFile: inputs.envFile,
   };
 }
+
+/** Rules between two variables, checked once each parses on its own. */
+const RELATIONS: ((config: Config, raw: Record<ConfigKey, string | undefined>) => ConfigIssue | undefined)[] = [
+  (c, raw) =>
+    c.imageGcLowPercent !== undefined && c.imageGcHighPercent !== undefined &&
+      c.imageGcLowPercent >= c.imageGcHighPercent
+      ? {
+        variable: "IMAGE_GC_LOW_PERCENT",
+        value: raw.imageGcLowPercent ?? String(c.imageGcLowPercent),
+        message: `must be below IMAGE_GC_HIGH_PERCENT (${c.imageGcHighPercent})`,
+        example: String(Math.max(0, c.imageGcHighPercent - 5)),
+      }
+      : undefined,
+];
 
 /** Describes a source for people: `default`, `.env:3`, `environment`, `flag --log-level`. */
 export function describeSource(source: Source): string {

@@ -190,3 +190,28 @@ Deno.test("several problems are listed in .env line order, then the environment'
   assert.match(lines[0], /LOG_LEVEL: "loud" .*\(from \/srv\/\.env:1\)/);
   assert.match(lines[1], /\/srv\/\.env:2: malformed line/);
 });
+
+Deno.test("image watermarks: the low one must be below the high one, named with a fix; defaults 85/80", () => {
+  const ok = loadConfig({ env: {} }).config;
+  assert.equal(ok.imageGcHighPercent, 85);
+  assert.equal(ok.imageGcLowPercent, 80);
+  assert.equal(ok.imageGcMinAge, 120_000);
+  assert.equal(ok.imageCacheMaxBytes, undefined);
+  const error = (() => {
+    try {
+      loadConfig({ env: { IMAGE_GC_LOW_PERCENT: "90" } });
+    } catch (e) {
+      return e as ConfigError;
+    }
+  })();
+  assert.ok(error instanceof ConfigError);
+  assert.match(
+    error.message,
+    /IMAGE_GC_LOW_PERCENT: "90" must be below IMAGE_GC_HIGH_PERCENT \(85\) — e\.g\. IMAGE_GC_LOW_PERCENT=80/,
+  );
+  const both = loadConfig({
+    env: { IMAGE_GC_HIGH_PERCENT: "95", IMAGE_GC_LOW_PERCENT: "90", IMAGE_KEEP: "busybox, ghcr.io/x/*" },
+  });
+  assert.deepEqual([both.config.imageGcHighPercent, both.config.imageGcLowPercent], [95, 90]);
+  assert.deepEqual(both.config.imageKeep, ["busybox", "ghcr.io/x/*"]);
+});

@@ -5,7 +5,14 @@ import type { Logger } from "../log/mod.ts";
 import { DockerClient, DockerError } from "./client.ts";
 import { buildContainer, type JobContainerSpec } from "./container_spec.ts";
 import { ContainerExistsError, DockerSetupError, NVIDIA_FIX } from "./errors.ts";
-import { ensureImage, type ImageInfo, type ImagePolicy, redactRegistryAuth, type RegistryAuth } from "./images.ts";
+import {
+  ensureImage,
+  type EnsureImageOptions,
+  type ImageInfo,
+  type ImagePolicy,
+  redactRegistryAuth,
+  type RegistryAuth,
+} from "./images.ts";
 import { DEFAULT_JOB_LIMITS, type JobLimits, jobLimitsFromConfig } from "./limits.ts";
 import type { LogStream } from "./log_demux.ts";
 import { classifyError, type ContainerOutcome } from "./outcome.ts";
@@ -43,6 +50,8 @@ export interface EngineCapabilities {
   gpu: { available: boolean; message?: string };
   /** CPUs of the host; a CPU limit above it is lowered to it (Docker refuses more). */
   cpus: number;
+  /** The daemon's data root (`DockerRootDir`), where images live; empty when it does not say. */
+  dataRoot: string;
 }
 
 /** Options of {@linkcode DockerEngine.run}. */
@@ -117,7 +126,9 @@ export class DockerEngine {
       }
       const api = compareVersions(version.ApiVersion, MAX_API_VERSION) > 0 ? MAX_API_VERSION : version.ApiVersion;
       client.useApiVersion(api);
-      const info = await client.json<{ Runtimes?: Record<string, unknown>; DefaultRuntime?: string; NCPU?: number }>(
+      const info = await client.json<
+        { Runtimes?: Record<string, unknown>; DefaultRuntime?: string; NCPU?: number; DockerRootDir?: string }
+      >(
         "GET",
         "/info",
         { signal },
@@ -142,6 +153,7 @@ export class DockerEngine {
         defaultRuntime: info.DefaultRuntime ?? "runc",
         gpu,
         cpus: info.NCPU ?? 0,
+        dataRoot: info.DockerRootDir ?? "",
       };
       const engine = new DockerEngine(client, capabilities, options);
       engine.#log.info("connected to Docker", {
@@ -161,7 +173,10 @@ export class DockerEngine {
   }
 
   /** Checks the image policy, then pulls the image when missing. Throws ImagePolicyError / ImagePullError. */
-  ensureImage(image: string, options: { signal?: AbortSignal; jobId?: string } = {}): Promise<ImageInfo> {
+  ensureImage(
+    image: string,
+    options: Pick<EnsureImageOptions, "signal" | "checkSpace"> & { jobId?: string } = {},
+  ): Promise<ImageInfo> {
     const o = this.#options;
     return ensureImage(this.client, image, {
       policy: o.policy,
@@ -171,6 +186,7 @@ export class DockerEngine {
       progress: o.progress,
       logger: options.jobId ? this.#log.child({ job_id: options.jobId }) : this.#log,
       signal: options.signal,
+      checkSpace: options.checkSpace,
     });
   }
 

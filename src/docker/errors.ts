@@ -49,3 +49,11 @@ export class ImagePullError extends Error {
 export class DockerSetupError extends Error {
   override name = "DockerSetupError";
 }
+
+/**
+ * What a job needs does not fit on the node's disk (an image in Docker's data root): the job fails `disk_full` before
+ * the bytes are downloaded. The message names sizes, never host paths.
+ */
+export class DiskSpaceError extends Error {
+  override name = "DiskSpaceError";
+}

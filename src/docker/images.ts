@@ -1,7 +1,7 @@
 /** Images: operator policy, inspect, pull when missing (auth, progress, total and inactivity timeouts), digest check. */
 import { type Logger, Redactor } from "../log/mod.ts";
 import { type DockerClient, DockerError, DockerUnreachableError } from "./client.ts";
-import { ImagePolicyError, ImagePullError } from "./errors.ts";
+import { DiskSpaceError, ImagePolicyError, ImagePullError } from "./errors.ts";
 import { type ImageReference, parseImageReference, qualifiedName } from "./reference.ts";
 import { type ProgressMode, type PullMessage, PullProgress } from "./pull_progress.ts";
 
@@ -63,6 +63,8 @@ export interface ImageInfo {
   id: string;
   repoDigests: string[];
   pulled: boolean;
+  /** The image's size as the daemon reports it (`Size`), in bytes; 0 when it does not say. */
+  sizeBytes: number;
 }
 
 /** Options of {@linkcode ensureImage}. */
@@ -73,6 +75,14 @@ export interface EnsureImageOptions {
   inactivityTimeoutMs?: number;
   logger?: Logger;
   progress?: ProgressMode;
+  /** Least time between two progress log lines (default 10 s). */
+  progressIntervalMs?: number;
+  /**
+   * Called as the registry announces layer sizes (compressed bytes of the layers to download, and how many of them are
+   * downloaded); throwing ends the pull with that error (the disk preflight: a pull that cannot fit stops before its
+   * bytes fill the disk).
+   */
+  checkSpace?: (announced: { totalBytes: number; downloadedBytes: number }) => void;
   signal?: AbortSignal;
 }
 
@@ -81,7 +91,7 @@ export async function inspectImage(
   docker: DockerClient,
   ref: string,
   signal?: AbortSignal,
-): Promise<{ Id: string; RepoDigests?: string[] | null } | undefined> {
+): Promise<{ Id: string; RepoDigests?: string[] | null; Size?: number } | undefined> {
   try {
     return await docker.json("GET", `/images/${ref}/json`, { signal });
   } catch (error) {
@@ -135,7 +145,7 @@ export async function ensureImage(
       `image ${ref.canonical} does not match its digest: Docker reports ${repoDigests.join(", ") || "no digest"}`,
     );
   }
-  return { id: found.Id, repoDigests, pulled };
+  return { id: found.Id, repoDigests, pulled, sizeBytes: found.Size ?? 0 };
 }
 
 /** Pulls `ref` with progress, under a total and an inactivity timeout. */
@@ -162,7 +172,10 @@ export async function pullImage(
     idle = setTimeout(() => abort(`made no progress for ${Math.round(idleMs / 1000)} s`), idleMs);
   };
   const name = ref.registry ? `${ref.registry}/${ref.repository}` : ref.repository;
-  const progress = new PullProgress(ref.canonical, options.logger, { mode: options.progress });
+  const progress = new PullProgress(ref.canonical, options.logger, {
+    mode: options.progress,
+    logIntervalMs: options.progressIntervalMs,
+  });
   const headers: Record<string, string> = {};
   const auth = registryAuthHeader(ref, options.auth);
   if (auth) headers["X-Registry-Auth"] = auth;
@@ -199,11 +212,17 @@ export async function pullImage(
           );
         }
         progress.update(msg);
+        if (options.checkSpace) {
+          const t = progress.totals();
+          options.checkSpace({ totalBytes: t.totalBytes, downloadedBytes: t.currentBytes });
+        }
       }
     }
     progress.finish();
   } catch (error) {
-    if (error instanceof ImagePullError || error instanceof DockerUnreachableError) throw error;
+    if (
+      error instanceof ImagePullError || error instanceof DockerUnreachableError || error instanceof DiskSpaceError
+    ) throw error;
     if (why) {
       if (why === "cancelled") throw options.signal?.reason ?? error;
       throw new ImagePullError(ref.canonical, `pull of ${ref.canonical} ${why}`, { cause: error });

@@ -4,6 +4,8 @@ export * from "./container_spec.ts";
 export * from "./engine.ts";
 export * from "./errors.ts";
 export * from "./image_import.ts";
+export * from "./image_cache.ts";
+export * from "./image_store.ts";
 export * from "./images.ts";
 export * from "./job_dirs.ts";
 export * from "./job_name.ts";

@@ -1,7 +1,7 @@
 /** The one place a container's end is turned into a job outcome and a reason code (docs/wire-contract.md §5). */
 import { type FailureReason, isDiskFull } from "../reasons.ts";
 import { DockerError } from "./client.ts";
-import { GpuUnavailableError, ImagePolicyError, ImagePullError } from "./errors.ts";
+import { DiskSpaceError, GpuUnavailableError, ImagePolicyError, ImagePullError } from "./errors.ts";
 import { InvalidJobSpecError } from "./rules.ts";
 import { dockerStatusMessage, type StatusMessageOptions } from "./status_message.ts";
 
@@ -105,6 +105,7 @@ export function classifyError(
   // These name the job's own values (its output_path, its image): shown as they are.
   if (error instanceof InvalidJobSpecError) return { ok: false, reason: "invalid_job", message: own };
   if (error instanceof ImagePolicyError) return { ok: false, reason: "rejected", message: own };
+  if (error instanceof DiskSpaceError) return { ok: false, reason: "disk_full", message: own };
   // Everything else carries the daemon's (or the node's) words, which name host paths: statuses never show those.
   const message = dockerStatusMessage(error, options);
   if (error instanceof ImagePullError) return { ok: false, reason: "image_pull_failed", message };

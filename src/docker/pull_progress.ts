@@ -31,11 +31,13 @@ export class PullProgress {
 
   /** Feeds one progress message. */
   update(msg: PullMessage): void {
-    if (msg.id && msg.status) {
+    // "Pulling from <repo>" carries the tag as its id: not a layer.
+    if (msg.id && msg.status && !msg.status.startsWith("Pulling from")) {
       const layer = this.#layers.get(msg.id) ?? { current: 0, total: 0, done: false };
-      if (msg.status === "Downloading" && msg.progressDetail?.total) {
-        layer.current = msg.progressDetail.current ?? layer.current;
-        layer.total = msg.progressDetail.total;
+      if (msg.status === "Downloading") {
+        // A blob sent without Content-Length has no total: its bytes still count.
+        layer.current = msg.progressDetail?.current ?? layer.current;
+        if (msg.progressDetail?.total) layer.total = msg.progressDetail.total;
       } else if (/^(Download complete|Pull complete|Already exists)$/.test(msg.status)) {
         layer.done = true;
         layer.current = layer.total;

@@ -44,7 +44,7 @@ Deno.test("permissions --flags prints one line of deno flags for the operator's 
   assert.ok(
     flags.includes(
       "--allow-read=/var/lib/lamda-node-agent/data,/etc/lamda-node-agent/agent.env," +
-        "/etc/lamda-node-agent/keystore.json,/etc/lamda-node-agent/keystore.password,/var/run/docker.sock",
+        "/etc/lamda-node-agent/keystore.json,/etc/lamda-node-agent/keystore.password,/var/run/docker.sock,/var/lib/docker",
     ),
     lines[0],
   );
@@ -53,7 +53,7 @@ Deno.test("permissions --flags prints one line of deno flags for the operator's 
   assert.ok(flags.some((f) => f.includes("rpc.example:443")));
   assert.ok(flags.includes("--allow-run=nvidia-smi"));
   assert.ok(flags.includes("--no-prompt"));
-  assert.ok(!flags.some((f) => f.startsWith("--allow-sys")), "no system information is needed");
+  assert.ok(flags.includes("--allow-sys=statfs"), "filesystem usage only (Docker's disk): no other system information");
 });
 
 Deno.test("permissions --json gives each kind as a list, relative paths made absolute", async () => {
@@ -79,7 +79,7 @@ Deno.test("permissions without options lists each kind and ends with the flags l
   const r = await cli(["permissions"], {});
   assert.equal(r.code, 0, r.err);
   const lines = r.out.split("\n");
-  assert.match(lines[0], /^read\s+\S+\/data, \S+\/\.env, \/var\/run\/docker\.sock$/);
+  assert.match(lines[0], /^read\s+\S+\/data, \S+\/\.env, \/var\/run\/docker\.sock, \/var\/lib\/docker$/);
   assert.match(lines.find((l) => l.startsWith("run")) ?? "", /^run\s+nvidia-smi$/);
   assert.match(lines.at(-1)!, /^--allow-read=.* --no-prompt$/);
 });

@@ -128,5 +128,7 @@ function covers(source: PermissionSource, denied: DeniedAccess, cwd: string): bo
       return source.entry === target || source.entry === `unix:${target}`;
     case "run":
       return source.entry === target || (!source.entry.includes("/") && target.split("/").pop() === source.entry);
+    case "sys":
+      return source.entry === target;
   }
 }

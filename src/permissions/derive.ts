@@ -17,6 +17,9 @@ export interface PermissionFlags extends PermissionSet {
   flags: string[];
 }
 
+/** Where dockerd keeps images unless told otherwise (`data-root` in daemon.json). */
+export const DEFAULT_DOCKER_DATA_ROOT = "/var/lib/docker";
+
 /** Config keys holding files the agent reads (credentials, keys, certificates); absent keys are skipped. */
 export const READ_FILE_KEYS: readonly ConfigKey[] = [
   "keystore",
@@ -30,7 +33,7 @@ export const READ_FILE_KEYS: readonly ConfigKey[] = [
 
 /** One entry of a derived permission set, and the setting that makes the agent need it. */
 export interface PermissionSource {
-  kind: "read" | "write" | "net" | "run";
+  kind: "read" | "write" | "net" | "run" | "sys";
   /** A path, `host:port`, `unix:<path>` or executable, as it goes into the flags. */
   entry: string;
   /** The variable whose value it comes from (`DOCKER_HOST`), or `--env-file` for the `.env` in use. */
@@ -48,7 +51,7 @@ export function permissionFlags(config: Config, options: PermissionFlagsOptions)
     env: varList().map(([, spec]) => spec.env),
     ignoreEnv: [...IGNORED_ENV],
     run: of("run"),
-    sys: [],
+    sys: of("sys"),
   };
   return { ...set, flags: permissionSetToFlags(set) };
 }
@@ -80,6 +83,9 @@ export function permissionSources(config: Config, options: PermissionFlagsOption
     add("read", "dockerHost", socket);
     add("write", "dockerHost", socket);
     add("net", "dockerHost", `unix:${socket}`, "localhost:80");
+    // A local daemon: the image watermarks read its data root's filesystem usage (statfs, no file contents).
+    add("read", "dockerDataRoot", config.dockerDataRoot ?? DEFAULT_DOCKER_DATA_ROOT);
+    add("sys", "dockerDataRoot", "statfs");
   } else {
     add("net", "dockerHost", hostPort(docker.replace(/^tcp:/, "http:"), { http: 2375 }));
   }

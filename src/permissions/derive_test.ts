@@ -44,6 +44,7 @@ Deno.test("an operator's .env moves every path, socket and host into the flags",
     "/etc/lamda/password",
     "/etc/lamda/agent.creds",
     "/run/user/1000/docker.sock",
+    "/var/lib/docker",
   ]);
   assert.deepEqual(d.write, ["/srv/agent/state", "/run/user/1000/docker.sock"]);
   assert.deepEqual(d.net, [
@@ -71,13 +72,16 @@ Deno.test("a tcp Docker host needs no socket paths, only its host:port", () => {
   assert.ok(d.net.includes("docker.internal:2376"));
   assert.ok(!d.net.includes("localhost:80"));
   assert.ok(!d.read.some((p) => p.endsWith(".sock")));
+  assert.ok(!d.read.includes("/var/lib/docker"), "a remote daemon's disk is not this host's");
   assert.deepEqual(d.write, ["/srv/agent/data"], "DATA_DIR comes resolved from the config");
 });
 
 Deno.test("the defaults come from the config schema, and an empty HTTP_ADDR needs no listen permission", () => {
   const { config } = loadConfig({ cwd: CWD });
   const d = permissionFlags(config, { envFile: ".env" });
-  assert.deepEqual(d.read, ["/srv/agent/data", ".env", "/var/run/docker.sock"]);
+  assert.deepEqual(d.read, ["/srv/agent/data", ".env", "/var/run/docker.sock", "/var/lib/docker"]);
+  const moved = loadConfig({ env: { DOCKER_DATA_ROOT: "/srv/docker" }, cwd: CWD }).config;
+  assert.equal(permissionFlags(moved, { envFile: ".env" }).read.at(-1), "/srv/docker", "DOCKER_DATA_ROOT moves it");
   assert.ok(d.net.includes("127.0.0.1:9464"), "HTTP_ADDR default");
   assert.ok(d.net.includes("127.0.0.1:4222"), "NATS default");
   assert.deepEqual(d.run, ["nvidia-smi"]);

@@ -26,10 +26,17 @@ Deno.test("deno.json ignores exactly the env probes of ethers' WebSocket depende
   for (const name of IGNORED_ENV) assert.ok(!AGENT_PERMISSION_SET.env.includes(name), `${name} must not be allowed`);
 });
 
-Deno.test("the agent's set runs nvidia-smi only, asks no system information, and reads only its own paths", () => {
+Deno.test("the agent's set runs nvidia-smi only, asks only filesystem usage, and reads only its own paths", () => {
   assert.deepEqual(AGENT_PERMISSION_SET.run, ["nvidia-smi"]);
-  assert.deepEqual(AGENT_PERMISSION_SET.sys, []);
-  assert.deepEqual(AGENT_PERMISSION_SET.read, ["./data", "./.env", INSTALL_CONFIG_DIR, "/var/run/docker.sock"]);
+  assert.deepEqual(AGENT_PERMISSION_SET.sys, ["statfs"], "Docker's disk usage for the image watermarks");
+  // Docker's data root for its filesystem usage (statfs) only: the image watermarks.
+  assert.deepEqual(AGENT_PERMISSION_SET.read, [
+    "./data",
+    "./.env",
+    INSTALL_CONFIG_DIR,
+    "/var/run/docker.sock",
+    "/var/lib/docker",
+  ]);
   assert.deepEqual(AGENT_PERMISSION_SET.write, ["./data", "/var/run/docker.sock"]);
 });
 
@@ -48,7 +55,7 @@ Deno.test("the agent's set reaches the Docker socket, default NATS, opBNB RPC, P
 
 Deno.test("deno.json grants no kind wholesale and names no kind the agent does not use", () => {
   const raw = (meta as unknown as { permissions: { default: Record<string, unknown> } }).permissions.default;
-  assert.deepEqual(Object.keys(raw).sort(), ["env", "net", "read", "run", "write"]);
+  assert.deepEqual(Object.keys(raw).sort(), ["env", "net", "read", "run", "sys", "write"]);
   for (const [kind, value] of Object.entries(raw)) assert.notEqual(value, true, `${kind} must list what it allows`);
 });
 

@@ -5,7 +5,7 @@ import type { FailureReason } from "../reasons.ts";
 /** Reason codes the storage component can produce, as published on `failed` statuses. */
 export type StorageReason = Extract<
   FailureReason,
-  "input_fetch_failed" | "input_integrity_failed" | "output_too_large" | "upload_failed"
+  "input_fetch_failed" | "input_integrity_failed" | "output_too_large" | "upload_failed" | "disk_full"
 >;
 
 /** Finer classification kept for logs, tests and retry decisions. */

@@ -49,6 +49,11 @@ export interface FetchInputOptions {
    * continues the count; gateway framing, duplicates and refused bytes are not counted). The caller ends it.
    */
   progress?: TransferProgress;
+  /**
+   * Called once with the size the root block declares (unverified: the root's own bytes plus its links' `Tsize`);
+   * throwing (a `disk_full` {@linkcode StorageError}) ends the retrieval before the rest is downloaded.
+   */
+  checkSpace?: (declaredBytes: number) => void;
 }
 
 /** What a successful retrieval wrote. */
@@ -82,19 +87,35 @@ export async function fetchInput(
     throw new StorageError("input_fetch_failed", "unsupported", "No IPFS gateway configured (IPFS_GATEWAYS)");
   }
   const deadline = timeoutSignal(options.totalTimeoutMs);
-  const signal = options.signal ? AbortSignal.any([options.signal, deadline]) : deadline;
+  // The disk preflight ends every attempt at once, from inside the block stream.
+  const noSpace = new AbortController();
+  let spaceError: StorageError | undefined;
+  const signal = AbortSignal.any([...(options.signal ? [options.signal] : []), deadline, noSpace.signal]);
   const log = options.logger?.child({ cid: cid.toString() });
   await Deno.mkdir(destDir, { recursive: true });
   const maxCarBytes = carLimit(options.maxBytes);
+  let sized = false;
   const progress = options.progress;
   const spool = await new BlockSpool(`${options.workDir ?? `${destDir}/..`}/.blocks-${crypto.randomUUID()}`, {
     maxBytes: maxCarBytes,
-    onBlock: progress &&
+    onBlock: (progress || options.checkSpace) &&
       ((blockCid, bytes) => {
-        if (progress.total === undefined && equals(blockCid.multihash.bytes, cid.multihash.bytes)) {
-          progress.total = dagSizeHint(blockCid, bytes);
+        if (!sized && equals(blockCid.multihash.bytes, cid.multihash.bytes)) {
+          sized = true;
+          const declared = dagSizeHint(blockCid, bytes);
+          if (progress) progress.total = declared;
+          if (declared !== undefined && options.checkSpace) {
+            try {
+              options.checkSpace(declared);
+            } catch (error) {
+              spaceError = error instanceof StorageError
+                ? error
+                : new StorageError("disk_full", "too_large", (error as Error).message, { retryable: false });
+              noSpace.abort(spaceError);
+            }
+          }
         }
-        progress.add(bytes.byteLength);
+        progress?.add(bytes.byteLength);
       }),
   }).open();
   const failures: string[] = [];
@@ -122,6 +143,7 @@ export async function fetchInput(
             });
             return { ...result, gateway: name, attempts };
           } catch (raw) {
+            if (spaceError) throw spaceError;
             const error = signal.aborted ? abortError(label, options.signal, options.totalTimeoutMs, raw) : raw;
             const storageError = asStorageError(error, "input_fetch_failed", "network error");
             await emptyDir(destDir);
@@ -160,6 +182,7 @@ export async function fetchInput(
   } finally {
     await spool.destroy();
   }
+  if (spaceError) throw spaceError;
   if (options.signal?.aborted) throw abortError(label, options.signal, options.totalTimeoutMs, undefined);
   const reason = integrity ? "input_integrity_failed" : "input_fetch_failed";
   // A block some gateway said it lacks explains more than the timeouts and resets of the others.

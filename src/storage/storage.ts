@@ -1,7 +1,8 @@
 /** The storage component as the job pipeline uses it: verified inputs in, spooled and verified outputs out. */
 import { join, resolve } from "node:path";
+import { statfs } from "node:fs/promises";
 import type { Config } from "../config/mod.ts";
-import { type Logger, type ProgressSink, TransferProgress } from "../log/mod.ts";
+import { formatBytes, type Logger, type ProgressSink, TransferProgress } from "../log/mod.ts";
 import { type CidProfile, type CidProfileName, UPLOAD_PROFILES } from "./cid_profile.ts";
 import { computeTreeCid } from "./compute_cid.ts";
 import { StorageError } from "./errors.ts";
@@ -96,18 +97,24 @@ export class Storage {
   #pinata: PinataClient;
   // Backoff between gateway rounds; tests shorten it.
   #fetchBackoffMs: number;
+  #freeBytes: (path: string) => Promise<number | undefined>;
   /** Jobs whose spooled output is being uploaded now: expiry leaves them alone. */
   #uploading = new Set<string>();
   /** Importer profiles in the order outputs are checked: the last one Pinata was seen using comes first. */
   #profiles: CidProfile[] = [...UPLOAD_PROFILES];
 
-  constructor(config: StorageConfig, logger: Logger, options: { fetchBackoffMs?: number } = {}) {
+  constructor(
+    config: StorageConfig,
+    logger: Logger,
+    options: { fetchBackoffMs?: number; freeBytes?: (path: string) => Promise<number | undefined> } = {},
+  ) {
     this.#config = config;
     this.#logger = logger.child({ component: "storage" });
     this.#logger.redactor.add(config.pinataJwt);
     this.#logger.redactor.add(config.pinataGatewayKey);
     this.spool = new OutputSpool(config.dataDir);
     this.#fetchBackoffMs = options.fetchBackoffMs ?? 1000;
+    this.#freeBytes = options.freeBytes ?? freeBytes;
     this.inputCache = new InputCache({
       // Absolute: entries are bind-mount sources.
       dir: join(resolve(config.dataDir), "cache"),
@@ -159,6 +166,7 @@ export class Storage {
     const c = this.#config;
     const label = options.label ?? "input";
     using progress = transferProgress(`downloading ${label}`, options);
+    const free = await this.#freeBytes(c.dataDir);
     return await fetchInput(cid, destDir, {
       gateways: this.gateways(),
       maxBytes: c.inputMaxBytes,
@@ -173,6 +181,19 @@ export class Storage {
       logger: options.logger ?? this.#logger,
       label,
       progress,
+      checkSpace: free === undefined ? undefined : (declared) => {
+        // The verified blocks are spooled while the files are written: both are on DATA_DIR's disk at once.
+        const need = declared * 2;
+        if (need > free) {
+          throw new StorageError(
+            "disk_full",
+            "too_large",
+            `The ${label} ${cid} declares ${formatBytes(declared)}; fetching it needs about ${formatBytes(need)} ` +
+              `(files and block spool) and DATA_DIR's disk has ${formatBytes(free)} free`,
+            { retryable: false },
+          );
+        }
+      },
     });
   }
 
@@ -306,4 +327,14 @@ function transferProgress(label: string, options: TransferOptions): TransferProg
     onBytes: options.onBytes,
   });
   return Object.assign(progress, { [Symbol.dispose]: () => progress.done() });
+}
+
+/** Free bytes of the filesystem holding `path` (for an unprivileged user), or undefined when it cannot be read. */
+async function freeBytes(path: string): Promise<number | undefined> {
+  try {
+    const s = await statfs(path);
+    return s.bavail * s.bsize;
+  } catch {
+    return undefined;
+  }
 }

@@ -86,7 +86,14 @@ Deno.test({
           assert.equal(runtime.level, "fail");
           assert.match(runtime.fix ?? "", /nvidia-container-toolkit/);
           assert.equal(check(run, "gpu_health").level, "fail");
-          for (const c of run.checks.filter((c) => !GPU_CHECKS.includes(c.name))) {
+          // How full this machine's disk is is not the test's to decide: the check reads it and names the watermarks.
+          const disk = check(run, "docker_disk");
+          assert.match(
+            disk.found,
+            /^Docker's data root \/\S+: [\d.]+% used, [\d.]+ \w+ free \(IMAGE_GC_HIGH_PERCENT 85, IMAGE_GC_LOW_PERCENT 80\)$/,
+          );
+          assert.notEqual(disk.level, "fail", disk.found);
+          for (const c of run.checks.filter((c) => !GPU_CHECKS.includes(c.name) && c.name !== "docker_disk")) {
             assert.equal(c.level, "pass", `${c.name}: ${c.found} / ${c.fix}`);
           }
           for (const name of ["config", "data_dir", "docker", "nats", "chain", "clock", "pinata"]) check(run, name);
@@ -202,7 +209,7 @@ Deno.test({
           assert.equal(run.code, 0, run.stdout);
           assert.deepEqual(
             run.checks.map((c) => c.name),
-            ["config", "data_dir", "nvidia_smi", "gpu_health", "docker", "nvidia_runtime"],
+            ["config", "data_dir", "nvidia_smi", "gpu_health", "docker", "docker_disk", "nvidia_runtime"],
           );
           assert.equal(check(run, "docker").level, "pass");
           assert.equal(connections, 0, "no connection to any configured endpoint");

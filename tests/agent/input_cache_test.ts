@@ -10,7 +10,7 @@ import { PipelineExecutor } from "../../src/agent/executor.ts";
 import { AgentMetrics } from "../../src/agent/metrics.ts";
 import { checkEntry, DATA_NAME, removeTree } from "../../src/storage/cache_entry.ts";
 import { cacheKey, Storage } from "../../src/storage/mod.ts";
-import { dockerReady, testEngine } from "../docker/support/harness.ts";
+import { dockerReady, testEngine, testImageCache } from "../docker/support/harness.ts";
 import { startFaultyGateway } from "../storage/faulty_gateway.ts";
 import { localStack, uploadTree } from "../storage/support.ts";
 
@@ -57,6 +57,7 @@ async function scene(inputCacheMaxBytes: number) {
       const metrics = new AgentMetrics();
       const executor = new PipelineExecutor({
         docker: docker.engine,
+        images: testImageCache(docker.engine),
         storage,
         signer: Wallet.createRandom(),
         agentAddress: docker.engine.agentAddress,
@@ -222,8 +223,15 @@ Deno.test("the cache entry of a container re-attached after a restart is not evi
   const y = await uploadTree(local, { "weights.bin": 3 * MiB });
   const container = Promise.withResolvers<void>();
   const executor = new PipelineExecutor({
+    images: {
+      acquire: () =>
+        Promise.resolve({
+          info: { id: "sha256:" + "0".repeat(64), repoDigests: [], pulled: false, sizeBytes: 0 },
+          release: () => {},
+        }),
+      collect: () => Promise.resolve([]),
+    },
     docker: {
-      ensureImage: () => Promise.resolve({ id: "sha256:" + "0".repeat(64), repoDigests: [], pulled: false }),
       run: () => Promise.resolve({ ok: true, exitCode: 0 }),
       resume: async () => (await container.promise, { ok: true, exitCode: 0 }),
     },

@@ -6,8 +6,8 @@
  */
 import assert from "node:assert/strict";
 import { Wallet } from "ethers";
-import { type PipelineDeps, PipelineExecutor } from "../../src/agent/executor.ts";
-import { ImagePullError } from "../../src/docker/mod.ts";
+import { PipelineExecutor } from "../../src/agent/executor.ts";
+import { type ImageInfo, ImagePullError } from "../../src/docker/mod.ts";
 import type { JobStage } from "../../src/job/mod.ts";
 import { removeTree } from "../../src/storage/cache_entry.ts";
 import { Storage } from "../../src/storage/mod.ts";
@@ -42,7 +42,7 @@ function lateGateway(upstream: string, options: { delayMs?: number; status?: num
 /** An image "pull" that takes `ms`, or fails after `failAfterMs`; it records starting, and being cancelled. */
 function standInPull(options: { ms?: number; failAfterMs?: number }) {
   const state = { startedAt: 0, cancelled: false, ranMs: 0, stagesAtStart: [] as JobStage[] };
-  const ensureImage: PipelineDeps["docker"]["ensureImage"] = async (image, o = {}) => {
+  const ensureImage = async (image: string, o: { signal?: AbortSignal } = {}): Promise<ImageInfo> => {
     state.startedAt = performance.now();
     try {
       if (options.failAfterMs !== undefined) {
@@ -55,7 +55,7 @@ function standInPull(options: { ms?: number; failAfterMs?: number }) {
       state.ranMs = performance.now() - state.startedAt;
       throw error;
     }
-    return { id: "sha256:" + "0".repeat(64), repoDigests: [], pulled: true };
+    return { id: "sha256:" + "0".repeat(64), repoDigests: [], pulled: true, sizeBytes: 0 };
   };
   return { ensureImage, state };
 }
@@ -75,8 +75,14 @@ async function scene(gateway: { delayMs?: number; status?: number }, pull: { ms?
   const stages: JobStage[] = [];
   let ran = false;
   const executor = new PipelineExecutor({
+    images: {
+      acquire: async (image, o) => {
+        puller.state.stagesAtStart = [...stages];
+        return { info: await puller.ensureImage(image, o), release: () => {} };
+      },
+      collect: () => Promise.resolve([]),
+    },
     docker: {
-      ensureImage: (image, o) => (puller.state.stagesAtStart = [...stages], puller.ensureImage(image, o)),
       run: () => (ran = true, Promise.resolve({ ok: true, exitCode: 0 })),
       resume: () => Promise.resolve(undefined),
     },

@@ -29,6 +29,16 @@ async function until(what: string, check: () => boolean | Promise<boolean>, ms =
   }
 }
 
+/** An image already on the node: held and released, never pulled, nothing to collect. */
+const presentImage: PipelineDeps["images"] = {
+  acquire: () =>
+    Promise.resolve({
+      info: { id: "sha256:" + "0".repeat(64), repoDigests: [], pulled: false, sizeBytes: 0 },
+      release: () => {},
+    }),
+  collect: () => Promise.resolve([]),
+};
+
 Deno.test("bytes of a download and an upload are counted and logged while they move, and once", async () => {
   await using stack = await localStack();
   const { cid } = await uploadTree(stack, { "in.bin": 6 * MiB });
@@ -46,13 +56,13 @@ Deno.test("bytes of a download and an upload are counted and logged while they m
   const outputBytes = 12 * MiB;
   const executor = new PipelineExecutor({
     docker: {
-      ensureImage: () => Promise.resolve({ id: "sha256:" + "0".repeat(64), repoDigests: [], pulled: false }),
       run: async (spec) => {
         await writeRandomFile(`${spec.outputDir}/result.bin`, outputBytes);
         return { ok: true, exitCode: 0 };
       },
       resume: () => Promise.resolve(undefined),
     },
+    images: presentImage,
     storage,
     signer: Wallet.createRandom(),
     agentAddress: "0x" + "12".repeat(20),
@@ -106,7 +116,6 @@ Deno.test("bytes of a download and an upload are counted and logged while they m
 Deno.test("an output file whose name is not valid UTF-8 fails the job as upload_failed naming it, not internal_error", async () => {
   await using stack = await localStack();
   const docker: PipelineDeps["docker"] = {
-    ensureImage: () => Promise.resolve({ id: "sha256:" + "0".repeat(64), repoDigests: [], pulled: false }),
     run: async (spec) => {
       await Deno.writeTextFile(`${spec.outputDir}/ok.txt`, "fine\n");
       const made = await new Deno.Command("sh", {
@@ -121,6 +130,7 @@ Deno.test("an output file whose name is not valid UTF-8 fails the job as upload_
   };
   const executor = new PipelineExecutor({
     docker,
+    images: presentImage,
     storage: stack.storage,
     signer: Wallet.createRandom(),
     agentAddress: "0x" + "12".repeat(20),

@@ -5,12 +5,12 @@
  * nats-server (the status waits in the outbox).
  */
 import assert from "node:assert/strict";
-import { DockerClient, importBusyboxImage } from "../../src/docker/mod.ts";
+import { DockerClient } from "../../src/docker/mod.ts";
 import { AgentProcess } from "../support/agent_process.ts";
 import { DOCKER_HOST, dockerMissing } from "../support/docker.ts";
 import { DEV_PINATA_JWT, LocalNetwork } from "../support/local_network.ts";
 import { natsServerMissing } from "../support/nats_server.ts";
-import { LocalRegistry, registryMissing } from "../support/registry.ts";
+import { LocalRegistry, pushFreshImage, registryMissing } from "../support/registry.ts";
 import { serviceAvailable } from "../support/service.ts";
 import { jobContainers, StatusWatch } from "../agent/helpers.ts";
 import {
@@ -35,24 +35,6 @@ const INPUT = "crash me gently\n";
 const UPPERCASE = ["/bin/sh", "-c", "tr a-z A-Z < /input/input > /output/result.txt"];
 /** The size of the padding the upload scenario writes: far beyond what socket buffers hold in flight. */
 const PAD_BYTES = 32 << 20;
-
-/**
- * Pushes an image only this run has (a busybox rootfs with a random file, so its layer is new to dockerd) to
- * `registry` and removes it from dockerd again: a job naming it makes dockerd download every blob. Returns its
- * name without the registry part.
- */
-async function pushFreshImage(registry: LocalRegistry): Promise<string> {
-  const nonce = crypto.randomUUID().slice(0, 8);
-  const random = new Uint8Array(1 << 20);
-  for (let i = 0; i < random.length; i += 65_536) crypto.getRandomValues(random.subarray(i, i + 65_536));
-  const source = `lamda-pull-src:${nonce}`;
-  using docker = new DockerClient(DOCKER_HOST);
-  await importBusyboxImage(docker, source, { extraFiles: [{ path: "etc/lamda-nonce", content: random }] });
-  const name = `lamda-pull/uppercase:${nonce}`;
-  await registry.push(DOCKER_HOST, source, name);
-  await docker.send("DELETE", `/images/${source}`, { okStatuses: [404] });
-  return name;
-}
 
 /** The test's NATS password (not a real credential): it must never appear in a log line or a status. */
 const NATS_PASSWORD = "nats-pw-3b9f0c2e7a1d4e6f";

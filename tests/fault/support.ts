@@ -31,6 +31,11 @@ export interface ControlledGateway extends AsyncDisposable {
 export interface ControlledGatewayOptions {
   /** The requests the mode applies to; default IPFS gateway paths (`/ipfs/…`). Others always pass. */
   faultPaths?: RegExp;
+  /**
+   * Keeps the upstream `Content-Length` on a faulted response, as a registry declares a blob's size (dockerd's progress
+   * totals come from it). Default: dropped, the faulted body goes out chunked.
+   */
+  keepContentLength?: boolean;
 }
 
 /**
@@ -57,7 +62,7 @@ export function startControlledGateway(
     const half = Math.max(1, bytes.length >> 1);
     const fault = state.mode;
     const outHeaders = new Headers(up.headers);
-    outHeaders.delete("content-length");
+    if (!options.keepContentLength) outHeaders.delete("content-length");
     const body = new ReadableStream<Uint8Array>({
       async start(controller) {
         controller.enqueue(bytes.subarray(0, half));

@@ -35,3 +35,24 @@ export function ensureTestImage(): Promise<string> {
   })();
   return built;
 }
+
+/** The test dockerd's data root (`DockerRootDir`): an agent's DOCKER_DATA_ROOT, so a sandboxed one may statfs it. */
+export async function dockerDataRoot(): Promise<string> {
+  using docker = new DockerClient(DOCKER_HOST);
+  return (await docker.json<{ DockerRootDir?: string }>("GET", "/info")).DockerRootDir ?? "";
+}
+
+/** Whether the daemon behind `docker` has the image `ref`. */
+export async function hasImage(docker: DockerClient, ref: string): Promise<boolean> {
+  const res = await docker.request("GET", `/images/${ref}/json`, { okStatuses: [404] });
+  await res.body?.cancel();
+  return res.status === 200;
+}
+
+/** Removes the image `ref` names (by id: every tag and digest of it); a missing one is fine. */
+export async function removeImage(docker: DockerClient, ref: string): Promise<void> {
+  const res = await docker.request("GET", `/images/${ref}/json`, { okStatuses: [404] });
+  if (res.status === 404) return void await res.body?.cancel();
+  const { Id } = await res.json() as { Id: string };
+  await docker.send("DELETE", `/images/${Id}`, { query: { force: true }, okStatuses: [404] });
+}

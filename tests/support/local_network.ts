@@ -7,7 +7,7 @@ import { deployReferenceContract } from "../../src/chain/reference_contract.ts";
 import { type DevIpfs, fetchInput, startDevIpfs } from "../../src/storage/mod.ts";
 import { Anvil, ANVIL_KEYS } from "./anvil.ts";
 import { DockerClient, importBusyboxImage } from "../../src/docker/mod.ts";
-import { DOCKER_HOST } from "./docker.ts";
+import { DOCKER_HOST, dockerDataRoot } from "./docker.ts";
 import { NatsServer } from "./nats_server.ts";
 import { freePort } from "./ports.ts";
 
@@ -51,11 +51,22 @@ export class LocalNetwork implements AsyncDisposable {
   readonly agentAddress: string;
   readonly image: string;
   readonly dir: string;
+  /** The test dockerd's data root (DOCKER_DATA_ROOT of the agents). */
+  readonly dockerDataRoot: string;
 
   private constructor(
     parts: Pick<
       LocalNetwork,
-      "nats" | "natsUrl" | "anvil" | "ipfs" | "contractAddress" | "agentKey" | "agentAddress" | "image" | "dir"
+      | "nats"
+      | "natsUrl"
+      | "anvil"
+      | "ipfs"
+      | "contractAddress"
+      | "agentKey"
+      | "agentAddress"
+      | "image"
+      | "dir"
+      | "dockerDataRoot"
     >,
   ) {
     this.nats = parts.nats;
@@ -67,6 +78,7 @@ export class LocalNetwork implements AsyncDisposable {
     this.agentAddress = parts.agentAddress;
     this.image = parts.image;
     this.dir = parts.dir;
+    this.dockerDataRoot = parts.dockerDataRoot;
   }
 
   /** Starts every service; whatever started is stopped again if a later one fails. */
@@ -75,7 +87,7 @@ export class LocalNetwork implements AsyncDisposable {
     try {
       const dir = await Deno.makeTempDir({ prefix: "lamda-net-" });
       stack.defer(() => Deno.remove(dir, { recursive: true }).catch(() => {}));
-      const [nats, anvil, image] = await Promise.all([
+      const [nats, anvil, image, dataRoot] = await Promise.all([
         NatsServer.start({
           detached: options.detached,
           config: options.natsPassword
@@ -84,6 +96,7 @@ export class LocalNetwork implements AsyncDisposable {
         }),
         Anvil.start({ chainId: 5611, detached: options.detached }),
         buildSampleImage(),
+        dockerDataRoot(),
       ]);
       stack.use(nats);
       stack.use(anvil);
@@ -109,6 +122,7 @@ export class LocalNetwork implements AsyncDisposable {
         agentAddress: new Wallet(agentKey).address,
         image,
         dir,
+        dockerDataRoot: dataRoot,
       });
       stack.move();
       return net;
@@ -127,6 +141,7 @@ export class LocalNetwork implements AsyncDisposable {
       REPUTATION_CONTRACT_ADDRESS: this.contractAddress,
       NATS_URL: this.natsUrl,
       DOCKER_HOST,
+      DOCKER_DATA_ROOT: this.dockerDataRoot,
       PINATA_JWT: DEV_PINATA_JWT,
       PINATA_API_URL: this.ipfs.url,
       IPFS_GATEWAYS: this.ipfs.url,

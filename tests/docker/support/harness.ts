@@ -1,5 +1,12 @@
 /** Shared set-up of the Docker integration tests: an engine on the real daemon, small limits, captured logs. */
-import { DEFAULT_JOB_LIMITS, DockerEngine, type JobLimits } from "../../../src/docker/mod.ts";
+import {
+  DEFAULT_JOB_LIMITS,
+  DockerEngine,
+  ImageCache,
+  type ImageGcPolicy,
+  ImageStore,
+  type JobLimits,
+} from "../../../src/docker/mod.ts";
 import { Logger, type LogRecord } from "../../../src/log/mod.ts";
 import { DOCKER_HOST, dockerMissing, ensureTestImage } from "../../support/docker.ts";
 import { serviceAvailable } from "../../support/service.ts";
@@ -80,4 +87,24 @@ export async function containerExists(engine: DockerEngine, name: string): Promi
   const res = await engine.client.request("GET", `/containers/${name}/json`, { okStatuses: [404] });
   await res.body?.cancel();
   return res.status === 200;
+}
+
+/**
+ * An image cache over `engine` with its records in memory: what the agent builds, without a data root (no
+ * watermarks) unless `dataRoot` is given. Close `store` when done.
+ */
+export function testImageCache(
+  engine: DockerEngine,
+  options: { gc?: Partial<ImageGcPolicy>; dataRoot?: string; logger?: Logger; store?: ImageStore } = {},
+): ImageCache & { store: ImageStore } {
+  const store = options.store ?? ImageStore.open(":memory:");
+  const cache = new ImageCache({
+    client: engine.client,
+    store,
+    ensure: (image, o) => engine.ensureImage(image, o),
+    logger: options.logger ?? new Logger({ level: "warn" }),
+    gc: { highPercent: 85, lowPercent: 80, minAgeMs: 0, keep: [], ...options.gc },
+    dataRoot: options.dataRoot,
+  });
+  return Object.assign(cache, { store });
 }
