@@ -33,7 +33,15 @@ import {
   type ImageGcPolicy,
   ImageStore,
 } from "../docker/mod.ts";
-import { detectGpus, type GpuInventory, gpuOptionsFromConfig, readGpuHealth, registrationSpec } from "../gpu/mod.ts";
+import {
+  detectGpus,
+  GpuHealthMonitor,
+  type GpuInventory,
+  gpuOptionsFromConfig,
+  readGpuHealth,
+  readHealthSnapshot,
+  registrationSpec,
+} from "../gpu/mod.ts";
 import {
   JobJournal,
   JobRunner,
@@ -281,9 +289,30 @@ export async function runAgent(options: AgentOptions): Promise<void> {
         onTerminal: (status) => metrics.jobFinished(status.status, status.reason, seconds(status)),
       }),
     );
+    // GPU health every GPU_HEALTH_INTERVAL: a GPU with a fatal reading is drained, a lost one stops its job.
+    const gpuHealth = inventory.mode === "cpu-only" ? undefined : new GpuHealthMonitor({
+      units: inventory.gpus.map((g) => ({ id: g.id, uuid: g.uuid })),
+      read: async () => {
+        const snapshot = await readHealthSnapshot(gpuOptionsFromConfig(config));
+        health = snapshot.readings;
+        return snapshot;
+      },
+      intervalMs: config.gpuHealthInterval,
+      recoveryMs: config.gpuHealthRecovery,
+      logger: logger.child({ component: "gpu" }),
+      onChange: (units) => {
+        const stopped = runner.gpuHealthChanged(
+          units.filter((u) => !u.healthy).map((u) => u.id),
+          units.filter((u) => u.lost).map((u) => u.id),
+        );
+        if (stopped.length) log.error("Jobs stopped: their GPU is lost", { jobs: stopped });
+      },
+    });
     const recovered = runner.recover();
     if (recovered.length) log.warn("Recovering jobs left unfinished by an earlier run", { jobs: recovered });
     runner.start();
+    gpuHealth?.start();
+    stack.defer(() => gpuHealth?.stop());
     let stopping = false;
     stack.defer(async () => {
       stopping = true;
@@ -307,6 +336,11 @@ export async function runAgent(options: AgentOptions): Promise<void> {
         intake: config.jobIntake,
         ...runner.load(),
         health: health ?? null,
+        gpu_health: gpuHealth?.units().map((u) => ({
+          id: u.id,
+          healthy: u.healthy,
+          conditions: u.conditions.map((c) => c.code),
+        })) ?? null,
       }),
     });
     presence.start();
@@ -342,17 +376,12 @@ export async function runAgent(options: AgentOptions): Promise<void> {
           temperatureC: h.health?.temperatureC ?? undefined,
           utilizationPct: h.health?.utilizationPercent ?? undefined,
         })),
+      gpuHealth: () => gpuHealth?.units() ?? [],
     });
-    const healthTimer = inventory.mode === "cpu-only" ? undefined : setInterval(() => {
-      readGpuHealth({ ...gpuOptionsFromConfig(config) }).then(
-        (h) => health = h,
-        (error) => log.warn("GPU health query failed", { error }),
-      );
-    }, 30_000);
-    stack.defer(() => clearInterval(healthTimer));
 
     readiness = () => ({
       docker: { ready: true },
+      ...(gpuHealth ? { gpus: gpusReadiness(gpuHealth) } : {}),
       chain: { ready: heartbeat.state.lastHeartbeatAt !== undefined || heartbeat.state.txCount > 0 },
       nats: { ready: bus.connected, detail: bus.connected ? undefined : "disconnected; reconnecting" },
       intake: { ready: !stopping, detail: stopping ? "shutting down" : undefined },
@@ -398,6 +427,17 @@ export async function runAgent(options: AgentOptions): Promise<void> {
   } finally {
     signal.removeEventListener("abort", stopChainOnSignal);
   }
+}
+
+/** `/readyz`'s `gpus`: ready while at least one GPU takes jobs. */
+function gpusReadiness(monitor: GpuHealthMonitor): { ready: boolean; detail?: string } {
+  const units = monitor.units();
+  const healthy = units.filter((u) => u.healthy).length;
+  if (healthy > 0) {
+    return { ready: true, detail: healthy < units.length ? `${units.length - healthy} GPU(s) drained` : undefined };
+  }
+  const why = [...new Set(units.flatMap((u) => u.conditions.filter((c) => c.severity === "fatal").map((c) => c.code)))];
+  return { ready: false, detail: `every GPU is drained as unhealthy (${why.join(", ")})` };
 }
 
 /** The image GC settings of a config. */

@@ -15,6 +15,8 @@ export interface MetricSources {
   inputCacheBytes?(): number | undefined;
   /** Bytes and count of the images the agent pulled and still keeps. */
   imageCache?(): { bytes: number; images: number };
+  /** Each GPU's health verdict and its current conditions. */
+  gpuHealth?(): { id: string; healthy: boolean; conditions: { code: string; severity: string }[] }[];
   /** Used percent of Docker's data root filesystem (last read), undefined when unknown. */
   dockerDiskUsedPercent?(): number | undefined;
 }
@@ -163,6 +165,28 @@ export class AgentMetrics {
         this.reset();
         for (const g of sources().gpus?.() ?? []) {
           if (g.temperatureC !== undefined) this.set({ uuid: g.uuid }, g.temperatureC);
+        }
+      },
+    });
+    new client.Gauge({
+      name: "lamda_gpu_healthy",
+      help: "1 while a GPU (or MIG instance) takes jobs, 0 while it is drained for its health.",
+      labelNames: ["uuid"] as const,
+      registers,
+      collect() {
+        this.reset();
+        for (const g of sources().gpuHealth?.() ?? []) this.set({ uuid: g.id }, g.healthy ? 1 : 0);
+      },
+    });
+    new client.Gauge({
+      name: "lamda_gpu_condition",
+      help: "1 for each condition a GPU shows now (fatal ones drain it; warnings do not).",
+      labelNames: ["uuid", "condition", "severity"] as const,
+      registers,
+      collect() {
+        this.reset();
+        for (const g of sources().gpuHealth?.() ?? []) {
+          for (const c of g.conditions) this.set({ uuid: g.id, condition: c.code, severity: c.severity }, 1);
         }
       },
     });

@@ -9,3 +9,7 @@ export type { CommandRunnerOptions, NvidiaSmiOutput, NvidiaSmiRunner } from "./r
 export { formatInventoryTable, gpuCommand, gpuOptionsFromConfig } from "./command.ts";
 export { HEALTH_ARGS, IDENTITY_ARGS, SUMMARY_ARGS } from "./queries.ts";
 export type { GpuHealth, GpuInfo, GpuInventory, RegistrationSpec, ThrottleReason } from "./types.ts";
+export { GpuHealthMonitor, readHealthSnapshot, splitHealthOutput } from "./health_monitor.ts";
+export type { HealthSnapshot, HealthUnit, UnitHealth } from "./health_monitor.ts";
+export { assessHealth } from "./health_policy.ts";
+export type { GpuCondition } from "./health_policy.ts";

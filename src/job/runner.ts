@@ -220,6 +220,14 @@ export class JobRunner {
       const msg = `Job asks for ${gpus} GPUs; this host has ${this.#scheduler.gpuUuids.length}`;
       return this.#finishNow(job.jobId, 0, "gpu_unavailable", msg, delivery, "ack");
     }
+    if (admission === "gpus_unhealthy") {
+      // Another node (or this one, once its GPUs recover) can take it: given back when the server can redeliver.
+      if (delivery.redeliverable && !delivery.final) return delivery.nak(30_000);
+      const s = this.#scheduler;
+      const msg = `Job asks for ${gpus} GPU(s); ${s.drainedGpus.length} of this host's ${s.gpuUuids.length} are ` +
+        "drained as unhealthy";
+      return this.#finishNow(job.jobId, 0, "gpu_unhealthy", msg, delivery, "ack");
+    }
     if (admission === "queue_full") {
       if (delivery.redeliverable && !delivery.final) return delivery.nak(1000);
       log.warn("Job rejected: agent busy", { queued: this.#scheduler.queued });
@@ -291,6 +299,19 @@ export class JobRunner {
     this.#pump();
     this.#outbox.kick();
     return ids;
+  }
+
+  /**
+   * GPU health changed: `drained` GPUs take no new job (queued jobs wait for healthy ones), and running jobs on a
+   * `lost` GPU (one nvidia-smi can no longer reach) are stopped as `gpu_unhealthy`. Returns the jobs stopped.
+   */
+  gpuHealthChanged(drained: string[], lost: string[]): string[] {
+    this.#scheduler.setDrained(drained);
+    const stopped = this.#scheduler.jobsOn(lost);
+    const message = `A GPU of the job is lost (${lost.join(", ")}): nvidia-smi can no longer reach it`;
+    for (const jobId of stopped) this.#active.get(jobId)?.controller.abort(new JobAbort("gpu_unhealthy", message));
+    this.#pump();
+    return stopped;
   }
 
   /** Cancels a queued or running job; returns whether it was found. */

@@ -364,3 +364,35 @@ Deno.test("runner: a secret in a failure message never leaves the node in a stat
     journal.close();
   }
 });
+
+Deno.test("GPU health: a drained GPU gets no new job, a job on a lost GPU ends gpu_unhealthy, and all drained refuses", async () => {
+  await using h = harness({ gpus: ["g0", "g1"], maxConcurrent: 2 });
+  h.runner.start();
+  h.runner.gpuHealthChanged(["g0"], []);
+  h.runner.handle(delivery({ job_id: "on-g1", image_name: "busybox" }));
+  await until(() => h.executor.started("on-g1"), "the first job");
+  assert.deepEqual(h.executor.calls[0].ctx.gpuUuids, ["g1"], "the drained GPU is skipped");
+  h.runner.handle(delivery({ job_id: "waits", image_name: "busybox" }));
+  await sleep(20);
+  assert.equal(h.executor.started("waits"), false, "no healthy GPU free: it waits");
+
+  // g1 falls off the bus: its job is stopped; g0 recovered meanwhile and takes the waiting one.
+  assert.deepEqual(h.runner.gpuHealthChanged(["g1"], ["g1"]), ["on-g1"]);
+  await until(() => h.sink.final("on-g1") !== undefined, "the lost GPU's job to end");
+  const lost = h.sink.final("on-g1")!;
+  assert.deepEqual([lost.status, lost.reason], ["failed", "gpu_unhealthy"]);
+  assert.match(String(lost.message), /GPU of the job is lost \(g1\)/);
+  await until(() => h.executor.started("waits"), "the waiting job on the recovered GPU");
+  assert.deepEqual(h.executor.calls.find((c) => c.job.jobId === "waits")!.ctx.gpuUuids, ["g0"]);
+
+  // Every GPU drained: a job that cannot be redelivered is told why at once; a redeliverable one goes back.
+  h.runner.gpuHealthChanged(["g0", "g1"], []);
+  h.runner.handle(delivery({ job_id: "refused", image_name: "busybox" }));
+  await until(() => h.sink.final("refused") !== undefined, "the refusal");
+  assert.equal(h.sink.final("refused")!.reason, "gpu_unhealthy");
+  assert.match(String(h.sink.final("refused")!.message), /2 of this host's 2 are drained as unhealthy/);
+  const js = delivery({ job_id: "back-to-stream", image_name: "busybox" }, { redeliverable: true });
+  h.runner.handle(js);
+  assert.deepEqual(js.settled, ["nak"]);
+  h.executor.release("waits");
+});

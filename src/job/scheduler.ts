@@ -14,7 +14,7 @@ export interface SchedulerOptions {
 }
 
 /** What {@linkcode Scheduler.check} says about a new job. */
-export type Admission = "ok" | "queue_full" | "too_many_gpus";
+export type Admission = "ok" | "queue_full" | "too_many_gpus" | "gpus_unhealthy";
 
 /** A job admitted to run, with its GPUs. */
 export interface Admitted {
@@ -35,6 +35,7 @@ export class Scheduler {
   #free: string[];
   #queue: { jobId: string; gpus: number }[] = [];
   #running = new Map<string, string[]>();
+  #drained = new Set<string>();
 
   constructor(options: SchedulerOptions) {
     this.gpuUuids = [...options.gpuUuids];
@@ -54,6 +55,7 @@ export class Scheduler {
   /** Whether a job asking for `gpus` can be queued now. */
   check(gpus: number): Admission {
     if (gpus > this.gpuUuids.length) return "too_many_gpus";
+    if (gpus > this.gpuUuids.length - this.#drained.size) return "gpus_unhealthy";
     if (this.#queue.length >= this.queueSize) return "queue_full";
     return "ok";
   }
@@ -69,9 +71,11 @@ export class Scheduler {
     const out: Admitted[] = [];
     while (this.#queue.length > 0 && this.#running.size < this.maxConcurrent) {
       const head = this.#queue[0];
-      if (head.gpus > this.#free.length) break;
+      const usable = this.#free.filter((g) => !this.#drained.has(g));
+      if (head.gpus > usable.length) break;
       this.#queue.shift();
-      const gpus = this.#free.splice(0, head.gpus);
+      const gpus = usable.slice(0, head.gpus);
+      this.#free = this.#free.filter((g) => !gpus.includes(g));
       this.#running.set(head.jobId, gpus);
       out.push({ jobId: head.jobId, gpuUuids: gpus });
     }
@@ -137,13 +141,35 @@ export class Scheduler {
     return this.#queue.length;
   }
 
-  /** Slots not taken by running or queued jobs (what JetStream intake may pull). */
+  /**
+   * Slots not taken by running or queued jobs (what JetStream intake may pull); while GPUs are drained, no more than
+   * the healthy free GPUs can serve.
+   */
   get freeSlots(): number {
-    return Math.max(0, this.maxConcurrent - this.#running.size - this.#queue.length);
+    const slots = Math.max(0, this.maxConcurrent - this.#running.size - this.#queue.length);
+    if (this.#drained.size === 0) return slots;
+    const healthyFree = this.#free.filter((g) => !this.#drained.has(g)).length;
+    return Math.min(slots, Math.max(0, healthyFree - this.#queue.length));
   }
 
-  /** GPU ids not assigned to a running job. */
+  /** GPU ids not assigned to a running job and not drained. */
   get freeGpus(): string[] {
-    return [...this.#free];
+    return this.#free.filter((g) => !this.#drained.has(g));
+  }
+
+  /** GPU ids drained for their health: no new job gets them. */
+  get drainedGpus(): string[] {
+    return this.gpuUuids.filter((g) => this.#drained.has(g));
+  }
+
+  /** Replaces the set of drained GPUs (unknown ids are ignored); call `admit()` after, as GPUs may have come back. */
+  setDrained(ids: Iterable<string>): void {
+    this.#drained = new Set([...ids].filter((g) => this.gpuUuids.includes(g)));
+  }
+
+  /** Running jobs holding any of `gpuIds`. */
+  jobsOn(gpuIds: Iterable<string>): string[] {
+    const wanted = new Set(gpuIds);
+    return [...this.#running].filter(([, gpus]) => gpus.some((g) => wanted.has(g))).map(([id]) => id);
   }
 }

@@ -32,3 +32,20 @@ Deno.test("concurrency limit, bounded queue and impossible GPU counts", () => {
   assert.equal(s.check(0), "ok");
   assert.throws(() => s.enqueue("a", 0));
 });
+
+Deno.test("drained GPUs are not handed out: jobs wait for healthy ones, and get them back when the drain ends", () => {
+  const s = new Scheduler({ gpuUuids: ["g0", "g1", "g2"], maxConcurrent: 3, queueSize: 4 });
+  s.setDrained(["g0", "unknown"]);
+  assert.deepEqual(s.drainedGpus, ["g0"]);
+  assert.deepEqual(s.freeGpus, ["g1", "g2"]);
+  assert.equal(s.check(3), "gpus_unhealthy", "needs more GPUs than are healthy");
+  assert.equal(s.check(4), "too_many_gpus");
+  s.enqueue("a", 1);
+  s.enqueue("b", 1);
+  s.enqueue("c", 1);
+  assert.deepEqual(s.admit().map((x) => x.gpuUuids), [["g1"], ["g2"]]);
+  assert.equal(s.freeSlots, 0, "no healthy GPU left");
+  assert.deepEqual(s.jobsOn(["g2"]), ["b"]);
+  s.setDrained([]);
+  assert.deepEqual(s.admit(), [{ jobId: "c", gpuUuids: ["g0"] }]);
+});

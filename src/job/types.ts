@@ -84,8 +84,8 @@ export interface JobExecutor {
 
 /** Why a running job's signal was aborted. */
 export class JobAbort extends Error {
-  readonly reason: "cancelled" | "agent_shutdown";
-  constructor(reason: "cancelled" | "agent_shutdown", message: string) {
+  readonly reason: "cancelled" | "agent_shutdown" | "gpu_unhealthy";
+  constructor(reason: "cancelled" | "agent_shutdown" | "gpu_unhealthy", message: string) {
     super(message);
     this.name = "JobAbort";
     this.reason = reason;

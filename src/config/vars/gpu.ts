@@ -38,4 +38,20 @@ export const gpuVars = {
       "running at once); jobs there take no GPU.",
     group: "GPU",
   }),
+  gpuHealthInterval: withDefault({
+    env: "GPU_HEALTH_INTERVAL",
+    schema: duration({ min: 1000 }),
+    default: "30s",
+    example: "10s",
+    doc: "How often GPU health is read from nvidia-smi; an unhealthy GPU gets no new job.",
+    group: "GPU",
+  }),
+  gpuHealthRecovery: withDefault({
+    env: "GPU_HEALTH_RECOVERY",
+    schema: duration(),
+    default: "5m",
+    example: "15m",
+    doc: "How long an unhealthy GPU must read healthy before it takes jobs again.",
+    group: "GPU",
+  }),
 };
