@@ -38,7 +38,7 @@ import {
   GpuHealthMonitor,
   type GpuInventory,
   gpuOptionsFromConfig,
-  readGpuHealth,
+  type readGpuHealth,
   readHealthSnapshot,
   registrationSpec,
 } from "../gpu/mod.ts";
@@ -266,7 +266,12 @@ export async function runAgent(options: AgentOptions): Promise<void> {
     const scheduler = new Scheduler(schedulerOptionsFromConfig(config, inventory));
     let health: Awaited<ReturnType<typeof readGpuHealth>> = inventory.mode === "cpu-only"
       ? []
-      : inventory.gpus.flatMap((g) => (g.health ? [{ index: g.index, uuid: g.uuid, health: g.health }] : []));
+      // One reading per physical GPU (MIG instances share their GPU's).
+      : [
+        ...new Map(
+          inventory.gpus.flatMap((g) => g.health ? [[g.uuid, { index: g.index, uuid: g.uuid, health: g.health }]] : []),
+        ).values(),
+      ];
     const executor = new PipelineExecutor({
       docker,
       images,
@@ -276,6 +281,8 @@ export async function runAgent(options: AgentOptions): Promise<void> {
       jobsDir: join(config.dataDir, "jobs"),
       logger,
       metrics,
+      // The driver's CUDA and driver versions, for images' NVIDIA_REQUIRE_* (cuda_unsupported before any container).
+      driver: inventory,
     });
     const runner = new JobRunner(
       {
@@ -326,6 +333,15 @@ export async function runAgent(options: AgentOptions): Promise<void> {
     );
     await step("nats", `starting ${config.jobIntake} job intake`, () => intake.start());
     stack.defer(() => intake.stop());
+    // What each schedulable unit is (a whole GPU or a MIG instance), for the dispatcher (docs/bus.md).
+    const gpuUnits = inventory.mode === "cpu-only" ? null : inventory.gpus.map((g) => ({
+      id: g.id,
+      name: g.name,
+      memory_mib: g.memoryTotalMiB,
+      uuid: g.uuid,
+      index: g.index,
+      mig: g.mig ? { parent: g.uuid, profile: g.mig.profile, memory_source: g.mig.memorySource } : null,
+    }));
     const presence = new Presence(bus, logger, {
       subject: presenceSubject(address),
       intervalMs: config.presenceInterval,
@@ -336,6 +352,7 @@ export async function runAgent(options: AgentOptions): Promise<void> {
         intake: config.jobIntake,
         ...runner.load(),
         health: health ?? null,
+        gpu_units: gpuUnits,
         gpu_health: gpuHealth?.units().map((u) => ({
           id: u.id,
           healthy: u.healthy,

@@ -1,8 +1,8 @@
-/** The doctor's local checks: configuration, DATA_DIR, nvidia-smi and GPU health, Docker, its disk and its NVIDIA runtime. */
+/** The doctor's local checks: configuration, DATA_DIR, nvidia-smi and GPU health, Docker, its disk and its GPU support. */
 import { join, resolve } from "node:path";
 import { chainSettings, exposedMode, KeyError, loadWallet } from "../chain/mod.ts";
 import type { Config, EnvFile } from "../config/mod.ts";
-import { type DiskUsage, diskUsage, DockerEngine, engineOptionsFromConfig } from "../docker/mod.ts";
+import { type DiskUsage, diskUsage, DockerEngine, engineOptionsFromConfig, NVIDIA_FIX } from "../docker/mod.ts";
 import { detectGpus, GpuError, gpuOptionsFromConfig, readGpuHealth } from "../gpu/mod.ts";
 import { formatBytes, type Logger } from "../log/mod.ts";
 import { deniedAccess, shellLine } from "../permissions/mod.ts";
@@ -10,10 +10,6 @@ import { type CheckOutcome, type DoctorCheck, fail, oneLine, pass, warn } from "
 
 /** GPU temperature above which the health check warns, in °C. */
 export const HOT_GPU_C = 85;
-
-const NVIDIA_RUNTIME_FIX =
-  "install nvidia-container-toolkit, run `sudo nvidia-ctk runtime configure --runtime=docker` " +
-  "and restart dockerd";
 
 /** Shared, lazily started probes: checks that depend on the same connection reuse one attempt. */
 export interface LocalProbes {
@@ -187,9 +183,10 @@ export function localChecks(config: Config, probes: LocalProbes, options: LocalC
       },
     },
     {
+      // The name is older than the probe: the row reports whichever mechanism makes dockerd accept GPU requests.
       name: "nvidia_runtime",
       local: true,
-      fix: NVIDIA_RUNTIME_FIX,
+      fix: NVIDIA_FIX,
       async run() {
         let engine;
         try {
@@ -197,12 +194,10 @@ export function localChecks(config: Config, probes: LocalProbes, options: LocalC
         } catch (error) {
           return gpuProblem(`cannot ask Docker: ${oneLine(error)}`, "fix the docker check first");
         }
+        // Proven at connect: dockerd was asked to start a container with the jobs' GPU request.
         const gpu = engine.capabilities.gpu;
-        if (gpu.available) return pass("dockerd has the NVIDIA runtime");
-        return gpuProblem(
-          `dockerd has no NVIDIA runtime (runtimes: ${engine.capabilities.runtimes.join(", ") || "none"})`,
-          NVIDIA_RUNTIME_FIX,
-        );
+        if (gpu.available) return pass(gpu.found);
+        return gpuProblem(gpu.found, gpu.fix ?? NVIDIA_FIX);
       },
     },
   ];

@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import { encryptKeystoreJson, Wallet } from "ethers";
 import { chainSettings, loadWallet } from "../chain/mod.ts";
 import { loadConfig, parseEnvFile } from "../config/mod.ts";
-import type { DockerEngine } from "../docker/mod.ts";
+import { type DockerEngine, type GpuSupport, gpuSupport, NVIDIA_FIX } from "../docker/mod.ts";
 import { diskVerdict, type LocalCheckOptions, localChecks, type LocalProbes } from "./doctor_local.ts";
 import { type CheckResult, runChecks } from "./doctor_report.ts";
 
@@ -126,4 +126,33 @@ Deno.test("docker_disk: pass below the low watermark, warn between and above, fa
   assert.equal(denied.level, "warn");
   assert.match(denied.found, /cannot read the filesystem usage.*Requires read access; image watermarks are off/);
   assert.match(denied.fix ?? "", /DOCKER_DATA_ROOT/);
+});
+
+Deno.test("nvidia_runtime reports what the engine's GPU probe proved: the mechanism, or dockerd's refusal and the fix", async () => {
+  const evidence = { runtimes: ["runc"], jobRuntime: "runc", cdiSpecDirs: [], serverVersion: "20.10.24" };
+  const refused = 'could not select device driver "nvidia" with capabilities: [[gpu]]';
+  const row = async (env: Record<string, string>, support: Omit<GpuSupport, "probeMs">) => {
+    const gpu: GpuSupport = { ...support, probeMs: 5 };
+    const { config } = loadConfig({ env });
+    const probes: LocalProbes = {
+      address: () => Promise.resolve(undefined),
+      docker: () => Promise.resolve({ capabilities: { gpu } } as DockerEngine),
+    };
+    const checks = localChecks(config, probes).filter((c) => c.name === "nvidia_runtime");
+    return (await runChecks(checks, { timeoutMs: 10_000 }))[0];
+  };
+  const hook = await row({}, gpuSupport({ kind: "accepted" }, evidence));
+  assert.equal(hook.level, "pass");
+  assert.equal(
+    hook.found,
+    "dockerd accepts GPU device requests (built-in NVIDIA driver: nvidia-container-runtime-hook on dockerd's PATH)",
+  );
+  const none = gpuSupport({ kind: "refused", detail: refused }, evidence);
+  const required = await row({}, none);
+  assert.equal(required.level, "fail");
+  assert.equal(required.found, `dockerd does not accept GPU device requests: ${refused} (runtimes: runc)`);
+  assert.equal(required.fix, NVIDIA_FIX);
+  const cpuOnly = await row({ GPU_REQUIRED: "false" }, none);
+  assert.equal(cpuOnly.level, "warn");
+  assert.match(cpuOnly.found, /\(GPU_REQUIRED=false: only CPU jobs can run\)$/);
 });

@@ -6,9 +6,13 @@
  */
 import type { Signer } from "ethers";
 import {
+  checkCudaRequirement,
   classifyError,
+  containerEnv,
   createJobDirs,
+  CudaUnsupportedError,
   type DockerEngine,
+  type DriverFacts,
   type ImageCache,
   type ImageInfo,
   type ImageLease,
@@ -51,6 +55,11 @@ export interface PipelineDeps {
   metrics?: AgentMetrics;
   /** Least time between two progress lines of a download or upload; default 5 s. */
   progressIntervalMs?: number;
+  /**
+   * The node's NVIDIA driver (the GPU inventory): a GPU job whose image requires a newer CUDA than it supports fails
+   * `cuda_unsupported` before its container is created. Absent or with an unknown CUDA version, nothing is refused.
+   */
+  driver?: DriverFacts;
 }
 
 /** Ids the scheduler hands out in CPU-only mode; they are never sent to Docker as GPU ids. */
@@ -169,8 +178,17 @@ export class PipelineExecutor implements JobExecutor {
       throw error;
     };
     const input = cid ? this.#input(cid, inputDir, signal, log).catch(failFirst) : Promise.resolve(undefined);
-    const pull = (async () => await this.#deps.images.acquire(job.imageName, { signal, jobId: job.jobId }))()
-      .catch(failFirst);
+    const pull = (async () => {
+      const imageLease = await this.#deps.images.acquire(job.imageName, { signal, jobId: job.jobId });
+      try {
+        // As soon as the image is known: a job its driver cannot run stops its input download too.
+        this.#checkCuda(job, ctx, imageLease.info, log);
+      } catch (error) {
+        imageLease.release();
+        throw error;
+      }
+      return imageLease;
+    })().catch(failFirst);
     // Both settle before the job goes on or fails: nothing keeps writing into a directory about to be removed.
     const [lease, image] = await Promise.allSettled([input, pull]);
     if (failed || lease.status === "rejected" || image.status === "rejected") {
@@ -183,6 +201,29 @@ export class PipelineExecutor implements JobExecutor {
         : (image as PromiseRejectedResult).reason;
     }
     return { imageLease: image.value, lease: lease.value };
+  }
+
+  /**
+   * Throws {@linkcode CudaUnsupportedError} when the job has real GPUs and the image's CUDA requirement is one the
+   * node's driver does not meet (the check NVIDIA's hook would make at container start, src/docker/cuda_requirement.ts).
+   */
+  #checkCuda(job: Job, ctx: ExecutionContext, image: ImageInfo, log: Logger): void {
+    if (!ctx.gpuUuids.some((id) => !isPseudoGpu(id))) return; // no GPU, no NVIDIA hook, no requirement
+    const check = checkCudaRequirement(job.imageName, containerEnv(image.env, job.env), this.#deps.driver);
+    if (check.kind === "unsupported") throw new CudaUnsupportedError(job.imageName, check.message);
+    if (check.kind === "unchecked") {
+      log.warn("The image's CUDA requirement is not checked before the container starts; Docker's NVIDIA hook will", {
+        image: job.imageName,
+        reason: check.reason,
+        requirements: check.requirements.map((r) => `${r.source}=${r.expression}`),
+      });
+    } else if (check.kind === "satisfied") {
+      log.debug("The image's CUDA requirement is met", {
+        image: job.imageName,
+        cuda: this.#deps.driver?.cudaVersion,
+        driver: this.#deps.driver?.driverVersion,
+      });
+    }
   }
 
   /** The job's input from the cache, another job's fetch of the same CID, or a fetch of its own. */

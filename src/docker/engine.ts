@@ -4,7 +4,8 @@ import type { Config } from "../config/mod.ts";
 import type { Logger } from "../log/mod.ts";
 import { DockerClient, DockerError } from "./client.ts";
 import { buildContainer, type JobContainerSpec } from "./container_spec.ts";
-import { ContainerExistsError, DockerSetupError, NVIDIA_FIX } from "./errors.ts";
+import { ContainerExistsError, DockerSetupError } from "./errors.ts";
+import { type GpuSupport, probeGpuSupport } from "./gpu_probe.ts";
 import {
   ensureImage,
   type EnsureImageOptions,
@@ -46,8 +47,11 @@ export interface EngineCapabilities {
   serverVersion: string;
   runtimes: string[];
   defaultRuntime: string;
-  /** Whether GPU jobs can work; `message` names the problem and the fix when they cannot. */
-  gpu: { available: boolean; message?: string };
+  /**
+   * Whether GPU jobs can work, proven by a probe container with the jobs' GPU request (`gpu_probe.ts`), and what
+   * serves them; `message` names the problem and the fix when they cannot.
+   */
+  gpu: GpuSupport;
   /** CPUs of the host; a CPU limit above it is lowered to it (Docker refuses more). */
   cpus: number;
   /** The daemon's data root (`DockerRootDir`), where images live; empty when it does not say. */
@@ -111,7 +115,7 @@ export class DockerEngine {
   }
 
   /**
-   * Connects: negotiates the API version from `/version`, reads `/info` (NVIDIA runtime, configured runtime).
+   * Connects: negotiates the API version from `/version`, reads `/info` (configured runtime), probes GPU support.
    * Throws `DockerUnreachableError` when the daemon cannot be reached, {@linkcode DockerSetupError} when it cannot serve.
    */
   static async connect(options: EngineOptions): Promise<DockerEngine> {
@@ -126,13 +130,13 @@ export class DockerEngine {
       }
       const api = compareVersions(version.ApiVersion, MAX_API_VERSION) > 0 ? MAX_API_VERSION : version.ApiVersion;
       client.useApiVersion(api);
-      const info = await client.json<
-        { Runtimes?: Record<string, unknown>; DefaultRuntime?: string; NCPU?: number; DockerRootDir?: string }
-      >(
-        "GET",
-        "/info",
-        { signal },
-      );
+      const info = await client.json<{
+        Runtimes?: Record<string, unknown>;
+        DefaultRuntime?: string;
+        NCPU?: number;
+        DockerRootDir?: string;
+        CDISpecDirs?: string[] | null;
+      }>("GET", "/info", { signal });
       const runtimes = Object.keys(info.Runtimes ?? {});
       const runtime = options.limits?.runtime;
       if (runtime && !runtimes.includes(runtime)) {
@@ -141,16 +145,24 @@ export class DockerEngine {
             `register it in /etc/docker/daemon.json "runtimes" and restart dockerd`,
         );
       }
-      const hasNvidia = runtimes.includes("nvidia");
-      const gpu = hasNvidia ? { available: true } : {
-        available: false,
-        message: `dockerd has no NVIDIA runtime (runtimes: ${runtimes.join(", ") || "none"}) — ${NVIDIA_FIX}`,
-      };
+      const defaultRuntime = info.DefaultRuntime ?? "runc";
+      // Every connect probes: on a daemon without a GPU driver the refusal comes before any runtime starts (tens of
+      // ms), so CPU-only nodes pay little; a daemon that accepts runs the probe up to its runtime (docs/docker.md).
+      const gpu = await probeGpuSupport(client, {
+        evidence: {
+          runtimes,
+          jobRuntime: runtime ?? defaultRuntime,
+          cdiSpecDirs: info.CDISpecDirs ?? [],
+          serverVersion: version.Version,
+        },
+        runtime,
+        signal,
+      });
       const capabilities: EngineCapabilities = {
         apiVersion: api,
         serverVersion: version.Version,
         runtimes,
-        defaultRuntime: info.DefaultRuntime ?? "runc",
+        defaultRuntime,
         gpu,
         cpus: info.NCPU ?? 0,
         dataRoot: info.DockerRootDir ?? "",
@@ -162,9 +174,11 @@ export class DockerEngine {
         api_version: api,
         runtimes,
         gpu_available: gpu.available,
+        gpu_mechanism: gpu.mechanism,
+        gpu_probe_ms: gpu.probeMs,
       });
       // Whether that matters depends on the host having GPUs: the agent says so (CPU-only nodes need none).
-      if (!gpu.available) engine.#log.debug("no NVIDIA runtime in dockerd", { message: gpu.message });
+      if (!gpu.available) engine.#log.debug("dockerd does not accept GPU device requests", { message: gpu.message });
       return engine;
     } catch (error) {
       client.close();

@@ -57,3 +57,17 @@ export class DockerSetupError extends Error {
 export class DiskSpaceError extends Error {
   override name = "DiskSpaceError";
 }
+
+/**
+ * The image's CUDA requirement (`NVIDIA_REQUIRE_CUDA`) is not met by the node's driver: the job fails
+ * `cuda_unsupported` before a container is created. The message names both versions and the fix.
+ */
+export class CudaUnsupportedError extends Error {
+  override name = "CudaUnsupportedError";
+  /** The image reference refused. */
+  readonly image: string;
+  constructor(image: string, message: string, options?: ErrorOptions) {
+    super(message, options);
+    this.image = image;
+  }
+}

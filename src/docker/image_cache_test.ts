@@ -41,11 +41,13 @@ class MemoryDaemon {
       calls.push({ image, signal: o.signal });
       const ref = canonicalOf(image);
       const present = this.images.get(ref);
-      if (present) return { id: present.Id, repoDigests: [], pulled: false, sizeBytes: present.Size };
+      if (present) {
+        return { id: present.Id, repoDigests: [], pulled: false, sizeBytes: present.Size, env: [], labels: {} };
+      }
       await sleep(ms, o.signal);
       const img = { Id: `sha256:${ref.length}${ref.replace(/\W/g, "")}`, Size: sizes[image] ?? MB };
       this.images.set(ref, img);
-      return { id: img.Id, repoDigests: [], pulled: true, sizeBytes: img.Size };
+      return { id: img.Id, repoDigests: [], pulled: true, sizeBytes: img.Size, env: [], labels: {} };
     };
   }
 }

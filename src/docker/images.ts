@@ -65,6 +65,10 @@ export interface ImageInfo {
   pulled: boolean;
   /** The image's size as the daemon reports it (`Size`), in bytes; 0 when it does not say. */
   sizeBytes: number;
+  /** The image's environment (`Config.Env`, `NAME=value` entries): where `NVIDIA_REQUIRE_CUDA` lives. */
+  env: string[];
+  /** The image's labels (`Config.Labels`). */
+  labels: Record<string, string>;
 }
 
 /** Options of {@linkcode ensureImage}. */
@@ -86,12 +90,20 @@ export interface EnsureImageOptions {
   signal?: AbortSignal;
 }
 
+/** The fields of `GET /images/{name}/json` the agent reads. */
+export interface InspectedImage {
+  Id: string;
+  RepoDigests?: string[] | null;
+  Size?: number;
+  Config?: { Env?: string[] | null; Labels?: Record<string, string> | null } | null;
+}
+
 /** Inspects an image; undefined when the daemon does not have it. */
 export async function inspectImage(
   docker: DockerClient,
   ref: string,
   signal?: AbortSignal,
-): Promise<{ Id: string; RepoDigests?: string[] | null; Size?: number } | undefined> {
+): Promise<InspectedImage | undefined> {
   try {
     return await docker.json("GET", `/images/${ref}/json`, { signal });
   } catch (error) {
@@ -145,7 +157,14 @@ export async function ensureImage(
       `image ${ref.canonical} does not match its digest: Docker reports ${repoDigests.join(", ") || "no digest"}`,
     );
   }
-  return { id: found.Id, repoDigests, pulled, sizeBytes: found.Size ?? 0 };
+  return {
+    id: found.Id,
+    repoDigests,
+    pulled,
+    sizeBytes: found.Size ?? 0,
+    env: found.Config?.Env ?? [],
+    labels: found.Config?.Labels ?? {},
+  };
 }
 
 /** Pulls `ref` with progress, under a total and an inactivity timeout. */

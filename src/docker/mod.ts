@@ -1,8 +1,10 @@
 /** Docker Engine API access over the unix socket: client, images, hardened job containers, crash recovery. */
 export * from "./client.ts";
 export * from "./container_spec.ts";
+export * from "./cuda_requirement.ts";
 export * from "./engine.ts";
 export * from "./errors.ts";
+export * from "./gpu_probe.ts";
 export * from "./image_import.ts";
 export * from "./image_cache.ts";
 export * from "./image_store.ts";

@@ -1,7 +1,13 @@
 /** The one place a container's end is turned into a job outcome and a reason code (docs/wire-contract.md §5). */
 import { type FailureReason, isDiskFull } from "../reasons.ts";
 import { DockerError } from "./client.ts";
-import { DiskSpaceError, GpuUnavailableError, ImagePolicyError, ImagePullError } from "./errors.ts";
+import {
+  CudaUnsupportedError,
+  DiskSpaceError,
+  GpuUnavailableError,
+  ImagePolicyError,
+  ImagePullError,
+} from "./errors.ts";
 import { InvalidJobSpecError } from "./rules.ts";
 import { dockerStatusMessage, type StatusMessageOptions } from "./status_message.ts";
 
@@ -18,6 +24,7 @@ export type ContainerFailureReason = Extract<
   | "invalid_job"
   | "rejected"
   | "disk_full"
+  | "cuda_unsupported"
   | "internal_error"
 >;
 
@@ -53,6 +60,12 @@ export interface EndFacts {
 }
 
 const GPU_ERROR = /could not select device driver|nvidia-container|unknown or invalid runtime name: nvidia/i;
+/**
+ * libnvidia-container's refusal of an image requirement the driver does not meet, as Docker relays it from the hook
+ * (`nvidia-container-cli: requirement error: unsatisfied condition: cuda>=12.8, please update your driver …`): what
+ * the agent's own check lets through because it cannot see the GPU's brand (docs/gpu.md, CUDA compatibility).
+ */
+const CUDA_REQUIREMENT_ERROR = /requirement error: unsatisfied condition/i;
 
 /** Whether a daemon error means the daemon cannot hand out GPUs. */
 export function isGpuError(error: unknown): boolean {
@@ -106,10 +119,19 @@ export function classifyError(
   if (error instanceof InvalidJobSpecError) return { ok: false, reason: "invalid_job", message: own };
   if (error instanceof ImagePolicyError) return { ok: false, reason: "rejected", message: own };
   if (error instanceof DiskSpaceError) return { ok: false, reason: "disk_full", message: own };
+  if (error instanceof CudaUnsupportedError) return { ok: false, reason: "cuda_unsupported", message: own };
   // Everything else carries the daemon's (or the node's) words, which name host paths: statuses never show those.
   const message = dockerStatusMessage(error, options);
   if (error instanceof ImagePullError) return { ok: false, reason: "image_pull_failed", message };
   if (error instanceof GpuUnavailableError) return { ok: false, reason: "gpu_unavailable", message };
+  if (error instanceof DockerError && CUDA_REQUIREMENT_ERROR.test(error.message)) {
+    return {
+      ok: false,
+      reason: "cuda_unsupported",
+      message: `NVIDIA's container hook refused the image: the node's driver does not meet its requirement ` +
+        `(use an image built for the driver's CUDA version, or update the NVIDIA driver): ${message}`,
+    };
+  }
   if (isGpuError(error)) {
     return { ok: false, reason: "gpu_unavailable", message: new GpuUnavailableError(message).message };
   }

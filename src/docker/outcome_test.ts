@@ -1,8 +1,9 @@
 import assert from "node:assert/strict";
 import { DockerError, DockerUnreachableError } from "./client.ts";
-import { ContainerExistsError, ImagePolicyError, ImagePullError } from "./errors.ts";
+import { ContainerExistsError, CudaUnsupportedError, ImagePolicyError, ImagePullError } from "./errors.ts";
 import { classifyError, classifyOutcome } from "./outcome.ts";
 import { InvalidJobSpecError } from "./rules.ts";
+import { HOOK_REFUSAL } from "./testdata/nvidia_require_cuda.ts";
 
 const OUT = { stdoutTail: "out", stderrTail: "Traceback: boom", stdoutBytes: 3, stderrBytes: 15 };
 
@@ -63,4 +64,21 @@ Deno.test("the gpu_unavailable message keeps the daemon's words and names the fi
   const r = classifyError(new DockerError(500, "/x", 'could not select device driver "nvidia"'));
   assert.match(r.message, /could not select device driver "nvidia"/);
   assert.match(r.message, /install nvidia-container-toolkit/);
+});
+
+Deno.test("an image the driver's CUDA cannot run is cuda_unsupported, from the agent's check or from NVIDIA's hook", () => {
+  const own = classifyError(
+    new CudaUnsupportedError("img:1", "image img:1 requires CUDA >= 12.4 (NVIDIA_REQUIRE_CUDA)"),
+  );
+  assert.deepEqual(own, {
+    ok: false,
+    reason: "cuda_unsupported",
+    message: "image img:1 requires CUDA >= 12.4 (NVIDIA_REQUIRE_CUDA)",
+  });
+  // The hook's refusal names nvidia-container-cli, yet it is not "Docker has no GPUs" (gpu_unavailable).
+  const hook = classifyError(new DockerError(500, "/containers/x/start", HOOK_REFUSAL));
+  assert.equal(hook.reason, "cuda_unsupported");
+  assert.match(hook.message, /unsatisfied condition: cuda>=11\.0/);
+  assert.match(hook.message, /update the NVIDIA driver/);
+  assert.doesNotMatch(hook.message, /install nvidia-container-toolkit/);
 });

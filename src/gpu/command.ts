@@ -4,6 +4,7 @@ import type { Config } from "../config/mod.ts";
 import type { DetectOptions } from "./detect.ts";
 import { detectGpus } from "./detect.ts";
 import { GpuError } from "./errors.ts";
+import { describeUnschedulable } from "./mig.ts";
 import { registrationSpec } from "./registration.ts";
 import type { GpuInfo, GpuInventory } from "./types.ts";
 
@@ -24,10 +25,14 @@ export function formatInventoryTable(inventory: GpuInventory): string[] {
   if (inventory.mode === "cpu-only") {
     lines.push(`CPU-only development mode: ${inventory.gpus.length} pseudo GPU(s)`);
   } else {
-    lines.push(
-      `driver ${inventory.driverVersion ?? "unknown"}, CUDA ${inventory.cudaVersion ?? "unknown"}, ` +
-        `${inventory.gpus.length} GPU(s)`,
-    );
+    const mig = inventory.gpus.filter((g) => g.mig);
+    const whole = inventory.gpus.length - mig.length;
+    const migGpus = new Set(mig.map((g) => `${g.index}:${g.uuid}`)).size;
+    const units = mig.length === 0 ? `${whole} GPU(s)` : [
+      ...(whole ? [`${whole} whole GPU(s)`] : []),
+      `${mig.length} MIG instance(s) on ${migGpus} GPU(s)`,
+    ].join(" + ");
+    lines.push(`driver ${inventory.driverVersion ?? "unknown"}, CUDA ${inventory.cudaVersion ?? "unknown"}, ${units}`);
   }
   const header = ["IDX", "ID", "NAME", "MEMORY", "BUS", "TEMP", "UTIL", "POWER", "ECC(UNC)", "MIG", "THROTTLE"];
   const rows = inventory.gpus.map((g) => row(g));
@@ -35,7 +40,17 @@ export function formatInventoryTable(inventory: GpuInventory): string[] {
   const fmt = (cells: string[]) => cells.map((c, i) => c.padEnd(widths[i])).join("  ").trimEnd();
   lines.push(fmt(header), ...rows.map(fmt));
   if (inventory.healthError) lines.push(`health unavailable: ${inventory.healthError}`);
-  for (const g of inventory.gpus) for (const w of g.health?.warnings ?? []) lines.push(`warning: ${w}`);
+  // A MIG instance shares its GPU's reading: each GPU's warnings once.
+  const warned = new Set<string>();
+  for (const g of inventory.gpus) {
+    const key = `${g.index}:${g.uuid}`;
+    if (warned.has(key)) continue;
+    warned.add(key);
+    for (const w of g.health?.warnings ?? []) lines.push(`warning: ${w}`);
+  }
+  for (const u of inventory.unschedulable ?? []) {
+    lines.push(`warning: ${describeUnschedulable(u)} takes no job: ${u.reason}`);
+  }
   lines.push(`registers as: gpuModel="${spec.gpuModel}" vram=${spec.vram} MiB`);
   return lines;
 }
@@ -51,7 +66,8 @@ function row(g: GpuInfo): string[] {
     String(g.index),
     g.id,
     g.name,
-    g.memoryTotalMiB ? `${g.memoryTotalMiB} MiB` : "-",
+    // `~`: a MIG instance's size read from its profile name, not measured.
+    g.memoryTotalMiB ? `${g.mig?.memorySource === "profile" ? "~" : ""}${g.memoryTotalMiB} MiB` : "-",
     g.pciBusId ?? "-",
     num(h?.temperatureC, "C"),
     num(h?.utilizationPercent, "%"),

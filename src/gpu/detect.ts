@@ -1,4 +1,7 @@
-/** GPU detection: the identity query, the CUDA version and health readings, or pseudo GPUs in CPU-only mode. */
+/**
+ * GPU detection: the identity query, the summary table (CUDA version, MIG memory), health readings and, when a GPU is in
+ * MIG mode, the MIG instances — or pseudo GPUs in CPU-only mode.
+ */
 import type { Logger } from "../log/mod.ts";
 import { parseCsvRows } from "./csv.ts";
 import { classifyFailure, GpuError } from "./errors.ts";
@@ -10,9 +13,11 @@ import {
   IDENTITY_ARGS,
   IDENTITY_FIELDS,
   identityRow,
+  LIST_ARGS,
   parseCudaVersion,
   SUMMARY_ARGS,
 } from "./queries.ts";
+import { describeUnschedulable, expandMig, type GpuListing, parseGpuList, parseMigTable } from "./mig.ts";
 import { CommandNvidiaSmiRunner, type NvidiaSmiRunner } from "./runner.ts";
 import type { GpuHealth, GpuInfo, GpuInventory } from "./types.ts";
 import type { z } from "zod";
@@ -65,9 +70,11 @@ export function cpuOnlyInventory(slots: number): GpuInventory {
 }
 
 /**
- * Detects every NVIDIA GPU. Throws {@linkcode GpuError} when nvidia-smi is missing, fails or hangs — except that with
- * `required: false` a missing binary or a GPU-less host yields {@linkcode cpuOnlyInventory}. A failing health query
- * does not fail detection: health is then `null` and `healthError` says why.
+ * Detects every NVIDIA GPU and MIG instance. Throws {@linkcode GpuError} when nvidia-smi is missing, fails or hangs —
+ * except that with `required: false` a missing binary or a GPU-less host yields {@linkcode cpuOnlyInventory}. A failing
+ * health query does not fail detection: health is then `null` and `healthError` says why. A MIG GPU contributes one
+ * unit per MIG instance; one whose instances cannot be listed contributes none (`unschedulable`), and only a host left
+ * with no unit at all fails (`no_devices`).
  */
 export async function detectGpus(options: DetectOptions = {}): Promise<GpuInventory> {
   const runner = runnerFor(options);
@@ -88,7 +95,9 @@ export async function detectGpus(options: DetectOptions = {}): Promise<GpuInvent
     return inventory;
   }
 
-  const cudaVersion = await readCudaVersion(runner, options.signal, log);
+  const summary = await readSummary(runner, options.signal, log);
+  const cudaVersion = summary === null ? null : parseCudaVersion(summary);
+  if (summary !== null && cudaVersion === null) log?.warn("CUDA version not found in the nvidia-smi summary");
   let healthError: string | undefined;
   const health = new Map<string, GpuHealth>();
   try {
@@ -100,7 +109,7 @@ export async function detectGpus(options: DetectOptions = {}): Promise<GpuInvent
   }
 
   const driverVersion = rows.find((r) => r[4] !== null)?.[4] ?? null;
-  const gpus: GpuInfo[] = rows.map(([index, uuid, name, memoryTotalMiB, driver, pciBusId]) => ({
+  const physical: GpuInfo[] = rows.map(([index, uuid, name, memoryTotalMiB, driver, pciBusId]) => ({
     index,
     id: uuid,
     uuid,
@@ -111,10 +120,45 @@ export async function detectGpus(options: DetectOptions = {}): Promise<GpuInvent
     cudaVersion,
     health: health.get(uuid) ?? null,
   }));
-  for (const gpu of gpus) {
+  for (const gpu of physical) {
     for (const warning of gpu.health?.warnings ?? []) log?.warn(warning, { gpu: gpu.index, uuid: gpu.uuid });
   }
-  return { mode: "nvidia", driverVersion, cudaVersion, gpus, ...(healthError ? { healthError } : {}) };
+
+  // `-L` only where MIG may be on: a GPU reports it, or MIG mode is unknown because the health query failed.
+  const listing = physical.some((g) => g.health?.migMode === "Enabled") || healthError !== undefined
+    ? await listGpus(runner, options.signal, log)
+    : undefined;
+  const { gpus, unschedulable, approximate } = expandMig(
+    physical,
+    listing,
+    summary === null ? new Map() : parseMigTable(summary),
+  );
+  for (const u of unschedulable) {
+    log?.warn(`${describeUnschedulable(u)} takes no job: ${u.reason}`, {
+      gpu: u.index,
+      uuid: u.uuid,
+      ...(u.id ? { id: u.id } : {}),
+    });
+  }
+  if (approximate.length) {
+    log?.info("MIG memory taken from the profile names (approximate): the summary table does not list the instances", {
+      instances: approximate,
+    });
+  }
+  if (gpus.length === 0) {
+    throw new GpuError(
+      "no_devices",
+      `No GPU can take jobs: ${unschedulable.map((u) => `${describeUnschedulable(u)}: ${u.reason}`).join("; ")}`,
+    );
+  }
+  return {
+    mode: "nvidia",
+    driverVersion,
+    cudaVersion,
+    gpus,
+    ...(healthError ? { healthError } : {}),
+    ...(unschedulable.length ? { unschedulable } : {}),
+  };
 }
 
 /** Reads temperature, utilization, ECC counts, throttle reasons, power and MIG mode of every GPU. */
@@ -128,11 +172,6 @@ export async function readGpuHealth(options: NvidiaSmiOptions = {}): Promise<Gpu
     }
     for (const r of ["hw_slowdown", "hw_thermal_slowdown", "sw_thermal_slowdown", "hw_power_brake_slowdown"] as const) {
       if (reasons.includes(r)) warnings.push(`GPU ${index} clocks are throttled (${r}): check cooling and power`);
-    }
-    if (mig === "Enabled") {
-      warnings.push(
-        `GPU ${index} is in MIG mode: jobs get the whole GPU only after MIG is disabled (nvidia-smi -mig 0)`,
-      );
     }
     return {
       index,
@@ -186,21 +225,42 @@ async function query<S extends z.ZodType<unknown, string[]>>(
   });
 }
 
-async function readCudaVersion(
+async function readSummary(
   runner: NvidiaSmiRunner,
   signal: AbortSignal | undefined,
   log: Logger | undefined,
 ): Promise<string | null> {
-  // The CUDA version is informative only: a failure here must not cost the node its inventory.
+  // The summary is informative only (CUDA version, exact MIG memory): a failure here must not cost the inventory.
   try {
     const out = await runner.run([...SUMMARY_ARGS], { signal });
-    const version = out.code === 0 ? parseCudaVersion(out.stdout) : null;
-    if (version === null) log?.warn("CUDA version not found in the nvidia-smi summary", { exitCode: out.code });
-    return version;
+    if (out.code === 0) return out.stdout;
+    log?.warn("nvidia-smi summary unavailable: CUDA version unknown", { exitCode: out.code });
+    return null;
   } catch (err) {
     if (err instanceof GpuError && err.kind === "timeout") throw err;
     signal?.throwIfAborted();
     log?.warn("CUDA version unavailable", { error: (err as Error).message });
     return null;
+  }
+}
+
+async function listGpus(
+  runner: NvidiaSmiRunner,
+  signal: AbortSignal | undefined,
+  log: Logger | undefined,
+): Promise<GpuListing> {
+  // A failure costs the MIG GPUs their instances, never the inventory; a hang fails detection, as for health.
+  try {
+    const out = await runner.run([...LIST_ARGS], { signal });
+    if (out.code !== 0 || /NVIDIA-SMI has failed|Failed to initialize NVML|No devices were found/i.test(out.stdout)) {
+      throw classifyFailure(out.code, out.stdout, out.stderr);
+    }
+    return { gpus: parseGpuList(out.stdout) };
+  } catch (err) {
+    if (err instanceof GpuError && err.kind === "timeout") throw err;
+    signal?.throwIfAborted();
+    const error = err instanceof SyntaxError ? `${err.message} (nvidia-smi -L)` : (err as Error).message;
+    log?.warn("MIG instances cannot be listed", { error });
+    return { error };
   }
 }

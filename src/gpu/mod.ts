@@ -7,8 +7,18 @@ export { CPU_ONLY_MODEL, registrationSpec } from "./registration.ts";
 export { CommandNvidiaSmiRunner } from "./runner.ts";
 export type { CommandRunnerOptions, NvidiaSmiOutput, NvidiaSmiRunner } from "./runner.ts";
 export { formatInventoryTable, gpuCommand, gpuOptionsFromConfig } from "./command.ts";
-export { HEALTH_ARGS, IDENTITY_ARGS, SUMMARY_ARGS } from "./queries.ts";
-export type { GpuHealth, GpuInfo, GpuInventory, RegistrationSpec, ThrottleReason } from "./types.ts";
+export { HEALTH_ARGS, IDENTITY_ARGS, LIST_ARGS, SUMMARY_ARGS } from "./queries.ts";
+export { describeUnschedulable, expandMig, parseGpuList, parseMigTable, profileMemoryMiB } from "./mig.ts";
+export type { GpuListing, ListedGpu, ListedMig, MigExpansion, TableMig } from "./mig.ts";
+export type {
+  GpuHealth,
+  GpuInfo,
+  GpuInventory,
+  MigInstance,
+  RegistrationSpec,
+  ThrottleReason,
+  UnschedulableGpu,
+} from "./types.ts";
 export { GpuHealthMonitor, readHealthSnapshot, splitHealthOutput } from "./health_monitor.ts";
 export type { HealthSnapshot, HealthUnit, UnitHealth } from "./health_monitor.ts";
 export { assessHealth } from "./health_policy.ts";

@@ -29,8 +29,13 @@ const FORMAT = "--format=csv,noheader,nounits";
 export const IDENTITY_ARGS: readonly string[] = [`--query-gpu=${IDENTITY_FIELDS.join(",")}`, FORMAT];
 /** Arguments of the health query. */
 export const HEALTH_ARGS: readonly string[] = [`--query-gpu=${HEALTH_FIELDS.join(",")}`, FORMAT];
-/** Arguments for the summary table, whose header is the portable source of the CUDA version. */
+/**
+ * Arguments for the summary table, whose header is the portable source of the CUDA version and whose "MIG devices"
+ * section gives each MIG instance's exact memory.
+ */
 export const SUMMARY_ARGS: readonly string[] = [];
+/** Arguments of the GPU list, the one place nvidia-smi names MIG instances with their `MIG-…` UUIDs and profiles. */
+export const LIST_ARGS: readonly string[] = ["-L"];
 
 const index = z.string().regex(/^\d+$/, "index is not a number").transform(Number);
 const uuid = z.string().regex(/^GPU-[0-9a-fA-F-]+$/, "uuid is not a GPU UUID (GPU-…)");

@@ -5,9 +5,12 @@ import type { GpuInventory, RegistrationSpec } from "./types.ts";
 export const CPU_ONLY_MODEL = "CPU-only (development)";
 
 /**
- * `gpuModel`: the GPU name, `<count>x <name>` for several identical GPUs, groups joined with ` + ` when mixed (largest
- * group first, then by name, so the string does not depend on enumeration order). `vram`: MiB of the smallest GPU —
- * what one job can count on. CPU-only: {@linkcode CPU_ONLY_MODEL} and 0.
+ * Counts schedulable units — whole GPUs and MIG instances alike — by their name. `gpuModel`: the name of a single
+ * unit, `<count>x <name>` for several identical ones, groups joined with ` + ` when mixed (largest group first, then by
+ * name, so the string does not depend on enumeration order). A MIG instance's name is `<GPU name> MIG <profile>`, so a
+ * MIG GPU registers its instances (`2x NVIDIA H100 80GB HBM3 MIG 1g.10gb + …`). `vram`: MiB of the smallest unit —
+ * what one job can count on (for a MIG instance its own memory, not its GPU's). CPU-only: {@linkcode CPU_ONLY_MODEL}
+ * and 0.
  */
 export function registrationSpec(inventory: GpuInventory): RegistrationSpec {
   if (inventory.mode === "cpu-only") return { gpuModel: CPU_ONLY_MODEL, vram: 0 };

@@ -53,3 +53,35 @@ Deno.test("CPU-only slots must be a positive integer", () => {
   assert.throws(() => cpuOnlyInventory(0), RangeError);
   assert.deepEqual(cpuOnlyInventory(2).gpus.map((g) => g.id), ["cpu-0", "cpu-1"]);
 });
+
+Deno.test("MIG instances register by their own name and memory: <GPU name> MIG <profile>, vram of the smallest", () => {
+  const mig = (profile: string, memoryTotalMiB: number, device: number): GpuInfo => ({
+    index: 0,
+    id: `MIG-${device}`,
+    uuid: "GPU-0",
+    name: `NVIDIA H100 80GB HBM3 MIG ${profile}`,
+    memoryTotalMiB,
+    pciBusId: null,
+    driverVersion: null,
+    cudaVersion: null,
+    health: null,
+    mig: {
+      profile,
+      device,
+      gpuInstanceId: null,
+      computeInstanceId: null,
+      gpuName: "NVIDIA H100 80GB HBM3",
+      gpuMemoryTotalMiB: 81559,
+      memorySource: "table",
+    },
+  });
+  const one = { ...inventory([]), gpus: [mig("3g.40gb", 40448, 0)] };
+  assert.deepEqual(registrationSpec(one), { gpuModel: "NVIDIA H100 80GB HBM3 MIG 3g.40gb", vram: 40448 });
+  // A mixed host: whole GPUs and instances counted alike, each group by name.
+  const whole = inventory([["NVIDIA H100 80GB HBM3", 81559]]).gpus[0];
+  const mixed = { ...one, gpus: [whole, mig("3g.40gb", 40448, 0), mig("1g.10gb", 9984, 2), mig("1g.10gb", 9984, 3)] };
+  assert.deepEqual(registrationSpec(mixed), {
+    gpuModel: "2x NVIDIA H100 80GB HBM3 MIG 1g.10gb + 1x NVIDIA H100 80GB HBM3 + 1x NVIDIA H100 80GB HBM3 MIG 3g.40gb",
+    vram: 9984,
+  });
+});

@@ -2,6 +2,7 @@
 import assert from "node:assert/strict";
 import { encryptKeystoreJson } from "ethers";
 import { dockerMissing } from "../support/docker.ts";
+import { GpuDockerd, gpuDockerdReady } from "../support/gpu_dockerd.ts";
 import { DEV_PINATA_JWT, LocalNetwork } from "../support/local_network.ts";
 import { NatsServer, natsServerMissing } from "../support/nats_server.ts";
 import { serviceAvailable } from "../support/service.ts";
@@ -9,6 +10,7 @@ import { serviceAvailable } from "../support/service.ts";
 const MAIN = new URL("../../src/main.ts", import.meta.url).pathname;
 const ready = serviceAvailable("dockerd", await dockerMissing()) &&
   serviceAvailable("nats-server", natsServerMissing());
+const gpuDockerd = ready && await gpuDockerdReady();
 
 interface Check {
   name: string;
@@ -75,7 +77,7 @@ Deno.test({
     };
     try {
       await t.step(
-        "with GPU_REQUIRED=true the GPU and NVIDIA-runtime checks fail with fixes; the rest passes",
+        "with GPU_REQUIRED=true the GPU checks fail with fixes (dockerd refuses GPU requests); the rest passes",
         async () => {
           const run = await doctor(net.agentEnv(dataDir, { GPU_REQUIRED: "true" }));
           assert.equal(run.code, 1, run.stdout);
@@ -84,6 +86,7 @@ Deno.test({
           assert.match(smi.fix ?? "", /install the NVIDIA driver/);
           const runtime = check(run, "nvidia_runtime");
           assert.equal(runtime.level, "fail");
+          assert.match(runtime.found, /^dockerd does not accept GPU device requests: could not select device driver/);
           assert.match(runtime.fix ?? "", /nvidia-container-toolkit/);
           assert.equal(check(run, "gpu_health").level, "fail");
           // How full this machine's disk is is not the test's to decide: the check reads it and names the watermarks.
@@ -117,6 +120,22 @@ Deno.test({
           assertNoSecret(run);
         },
       );
+
+      await t.step({
+        name: "on a dockerd with Docker's NVIDIA driver the nvidia_runtime row passes and names the mechanism",
+        ignore: !gpuDockerd,
+        async fn() {
+          await using dockerd = await GpuDockerd.start();
+          const run = await doctor(net.agentEnv(dataDir, { DOCKER_HOST: dockerd.host, GPU_REQUIRED: "false" }));
+          const row = check(run, "nvidia_runtime");
+          assert.equal(row.level, "pass", `${row.found} / ${row.fix}`);
+          assert.equal(
+            row.found,
+            "dockerd accepts GPU device requests (built-in NVIDIA driver: nvidia-container-runtime-hook on dockerd's PATH)",
+          );
+          assert.equal(check(run, "docker").level, "pass");
+        },
+      });
 
       await t.step("an unreachable NATS_URL fails the nats check with a fix naming NATS_URL", async () => {
         const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });

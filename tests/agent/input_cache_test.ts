@@ -226,7 +226,7 @@ Deno.test("the cache entry of a container re-attached after a restart is not evi
     images: {
       acquire: () =>
         Promise.resolve({
-          info: { id: "sha256:" + "0".repeat(64), repoDigests: [], pulled: false, sizeBytes: 0 },
+          info: { id: "sha256:" + "0".repeat(64), repoDigests: [], pulled: false, sizeBytes: 0, env: [], labels: {} },
           release: () => {},
         }),
       collect: () => Promise.resolve([]),

@@ -55,7 +55,7 @@ function standInPull(options: { ms?: number; failAfterMs?: number }) {
       state.ranMs = performance.now() - state.startedAt;
       throw error;
     }
-    return { id: "sha256:" + "0".repeat(64), repoDigests: [], pulled: true, sizeBytes: 0 };
+    return { id: "sha256:" + "0".repeat(64), repoDigests: [], pulled: true, sizeBytes: 0, env: [], labels: {} };
   };
   return { ensureImage, state };
 }

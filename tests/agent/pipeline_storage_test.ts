@@ -33,7 +33,7 @@ async function until(what: string, check: () => boolean | Promise<boolean>, ms =
 const presentImage: PipelineDeps["images"] = {
   acquire: () =>
     Promise.resolve({
-      info: { id: "sha256:" + "0".repeat(64), repoDigests: [], pulled: false, sizeBytes: 0 },
+      info: { id: "sha256:" + "0".repeat(64), repoDigests: [], pulled: false, sizeBytes: 0, env: [], labels: {} },
       release: () => {},
     }),
   collect: () => Promise.resolve([]),

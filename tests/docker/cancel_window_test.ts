@@ -8,7 +8,7 @@ import { containerName } from "../../src/docker/mod.ts";
 import { sleep } from "../../src/timers.ts";
 import { DOCKER_HOST } from "../support/docker.ts";
 import { containerExists, dockerReady, testEngine } from "./support/harness.ts";
-import { RecordingProxy } from "./support/recording_proxy.ts";
+import { isGpuProbe, RecordingProxy } from "./support/recording_proxy.ts";
 
 const ready = await dockerReady();
 
@@ -32,7 +32,8 @@ for (
       let held = false;
       await using proxy = RecordingProxy.start(DOCKER_HOST, {
         async before(request) {
-          if (held || !call.test(request.path)) return;
+          // The engine's GPU probe at connect starts a container too; only the job's calls are held.
+          if (held || isGpuProbe(request) || !call.test(request.path)) return;
           held = true;
           ctl.abort(abortWith(reason));
           // The call reaches the daemon only after the abort: it is in flight when the abort lands.

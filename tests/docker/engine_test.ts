@@ -37,6 +37,10 @@ Deno.test({
     assert.ok(t.engine.limits.cpus <= t.engine.capabilities.cpus);
     const rec = t.logs.records.find((r) => r.msg === "connected to Docker");
     assert.equal(rec?.fields.api_version, t.engine.capabilities.apiVersion);
+    // The GPU probe's verdict and its cost are in the same line (this daemon has no GPU driver).
+    assert.equal(rec?.fields.gpu_available, false);
+    assert.equal(rec?.fields.gpu_mechanism, "none");
+    assert.equal(typeof rec?.fields.gpu_probe_ms, "number");
   },
 });
 

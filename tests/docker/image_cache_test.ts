@@ -4,7 +4,7 @@
  * one the agent did not pull), and the disk preflight stopping a pull before its layers are downloaded.
  */
 import assert from "node:assert/strict";
-import { classifyError, DockerClient, type DockerEngine, ImageCache, ImageStore } from "../../src/docker/mod.ts";
+import { classifyError, DockerClient, ImageCache, ImageStore } from "../../src/docker/mod.ts";
 import { Logger, MemoryWriter } from "../../src/log/mod.ts";
 import { LocalRegistry, pushFreshImage, registryMissing } from "../support/registry.ts";
 import { serviceAvailable } from "../support/service.ts";

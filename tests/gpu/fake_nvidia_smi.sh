@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # A fake nvidia-smi that replays recorded real outputs (testdata/nvidia-smi/<fixture>/) for the exact argument lists
 # the agent sends, and fails loudly for any other arguments so a changed query is noticed.
-# The fixture directory is named in the file `fixture` next to this script; `sleep` there makes it hang instead.
+# The fixture directory is named in the file `fixture` next to this script; `sleep` there makes it hang instead, and
+# `withhold` lists recordings (one file name a line) to answer as missing, so one query fails while the others work.
 set -u
 here="$(dirname "$0")"
 if [ -f "$here/sleep" ]; then exec sleep "$(cat "$here/sleep")"; fi
@@ -23,11 +24,13 @@ case "$*" in
     key=health.csv ;;
   "")
     key=table.txt ;;
+  "-L")
+    key=list.txt ;;
   *)
     echo "fake nvidia-smi: no recording for arguments: $*" >&2
     exit 2 ;;
 esac
-if [ ! -f "$dir/$key" ]; then
+if [ ! -f "$dir/$key" ] || { [ -f "$here/withhold" ] && grep -qxF "$key" "$here/withhold"; }; then
   echo "fake nvidia-smi: fixture $(basename "$dir") has no recorded $key" >&2
   exit 2
 fi

@@ -15,8 +15,16 @@ export interface FakeNvidiaSmi extends AsyncDisposable {
   calls(): Promise<string[]>;
 }
 
-/** Creates a fake replaying `testdata/nvidia-smi/<fixture>`; with `hangSeconds` it sleeps instead of answering. */
-export async function fakeNvidiaSmi(fixture: string, options: { hangSeconds?: number } = {}): Promise<FakeNvidiaSmi> {
+/** Options of {@linkcode fakeNvidiaSmi}. */
+export interface FakeNvidiaSmiOptions {
+  /** Sleep this long instead of answering (a hung driver). */
+  hangSeconds?: number;
+  /** Recordings (`list.txt`, `health.csv`, …) to answer as missing: that query exits 2, the others still work. */
+  withhold?: string[];
+}
+
+/** Creates a fake replaying `testdata/nvidia-smi/<fixture>`; see {@linkcode FakeNvidiaSmiOptions}. */
+export async function fakeNvidiaSmi(fixture: string, options: FakeNvidiaSmiOptions = {}): Promise<FakeNvidiaSmi> {
   const fixtureDir = new URL(`${fixture}/`, FIXTURES).pathname;
   await Deno.stat(fixtureDir); // fail early on a typo
   const dir = await Deno.makeTempDir({ prefix: "fake-nvidia-smi-" });
@@ -25,6 +33,7 @@ export async function fakeNvidiaSmi(fixture: string, options: { hangSeconds?: nu
   await Deno.chmod(path, 0o755);
   await Deno.writeTextFile(`${dir}/fixture`, fixtureDir);
   if (options.hangSeconds !== undefined) await Deno.writeTextFile(`${dir}/sleep`, String(options.hangSeconds));
+  if (options.withhold?.length) await Deno.writeTextFile(`${dir}/withhold`, options.withhold.join("\n") + "\n");
   return {
     dir,
     path,

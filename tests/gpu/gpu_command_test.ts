@@ -44,21 +44,52 @@ Deno.test("gpu --json prints the inventory and the registration spec", async () 
   const doc = JSON.parse(out.join("\n"));
   assert.equal(doc.mode, "nvidia");
   assert.equal(doc.cudaVersion, "13.1");
-  assert.equal(doc.gpus.length, 1);
+  assert.equal(doc.gpus.length, 4);
+  assert.equal(doc.gpus[0].id, "MIG-00000000-0000-0000-0000-000000000000");
+  assert.equal(doc.gpus[0].mig.profile, "3g.40gb");
   assert.equal(doc.gpus[0].health.migMode, "Enabled");
   assert.equal(doc.gpus[0].health.utilizationPercent, null);
-  assert.deepEqual(doc.registration, { gpuModel: "NVIDIA H100 80GB HBM3", vram: 81559 });
+  assert.deepEqual(doc.registration, {
+    gpuModel: "2x NVIDIA H100 80GB HBM3 MIG 1g.10gb + 1x NVIDIA H100 80GB HBM3 MIG 2g.20gb + " +
+      "1x NVIDIA H100 80GB HBM3 MIG 3g.40gb",
+    vram: 9984,
+  });
 });
 
-Deno.test("gpu table shows the MIG warning and N/A readings as dashes", async () => {
+Deno.test("gpu table lists MIG instances by MIG UUID with their memory, N/A readings as dashes", async () => {
   await using fake = await fakeNvidiaSmi("h100-mig");
   const { out, records } = await runGpu({ NVIDIA_SMI_PATH: fake.path }, false);
+  assert.equal(out[0], "driver 590.48.01, CUDA 13.1, 4 MIG instance(s) on 1 GPU(s)");
   assert.match(
     out[2],
-    /^0\s+GPU-0{8}-0{4}-0{4}-0{4}-0{12}\s+NVIDIA H100 80GB HBM3\s+81559 MiB\s+00000000:00:09\.0\s+42C\s+-\s+71\.15\/700W/,
+    /^0\s+MIG-0{8}-0{4}-0{4}-0{4}-0{12}\s+NVIDIA H100 80GB HBM3 MIG 3g\.40gb\s+40448 MiB\s+00000000:00:09\.0\s+42C\s+-\s+71\.15\/700W\s+0\s+Enabled/,
   );
-  assert.ok(out.some((l) => l.startsWith("warning: GPU 0 is in MIG mode")));
-  assert.ok(records.some((r) => r.level === "warn" && /MIG mode/.test(r.msg) && r.fields.component === "gpu"));
+  assert.match(
+    out[5],
+    /^0\s+MIG-00000003-0000-0000-0000-000000000003\s+NVIDIA H100 80GB HBM3 MIG 1g\.10gb\s+9984 MiB\s/,
+  );
+  assert.ok(!out.some((l) => l.startsWith("warning:")), out.join("\n"));
+  assert.ok(!records.some((r) => r.level === "warn"), "MIG mode is no longer a warning");
+});
+
+Deno.test("gpu marks MIG sizes read from profile names with ~", async () => {
+  await using fake = await fakeNvidiaSmi("h100-mig", { withhold: ["table.txt"] });
+  const { out } = await runGpu({ NVIDIA_SMI_PATH: fake.path }, false);
+  assert.match(out[2], /NVIDIA H100 80GB HBM3 MIG 3g\.40gb\s+~40960 MiB\s/);
+  assert.equal(
+    out.at(-1),
+    'registers as: gpuModel="2x NVIDIA H100 80GB HBM3 MIG 1g.10gb + 1x NVIDIA H100 80GB HBM3 MIG 2g.20gb + 1x NVIDIA H100 80GB HBM3 MIG 3g.40gb" vram=10240 MiB',
+  );
+});
+
+Deno.test("gpu on a MIG host whose nvidia-smi -L fails says why and exits 1", async () => {
+  await using fake = await fakeNvidiaSmi("h100-mig", { withhold: ["list.txt"] });
+  const { code, out } = await runGpu({ NVIDIA_SMI_PATH: fake.path }, false);
+  assert.equal(code, 1);
+  assert.match(
+    out[0],
+    /^error: No GPU can take jobs: GPU 0 \(NVIDIA H100 80GB HBM3\): it is in MIG mode and its MIG instances cannot be listed/,
+  );
 });
 
 Deno.test("gpu with a driver mismatch prints the fix and exits 1", async () => {

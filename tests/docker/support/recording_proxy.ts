@@ -16,6 +16,11 @@ export interface ProxyOptions {
   before?: (request: RecordedRequest) => void | Promise<void>;
 }
 
+/** Whether a request is one of the engine's GPU probe at connect (each names the probe's image or container). */
+export function isGpuProbe(request: RecordedRequest): boolean {
+  return /gpu[-_]probe/.test(decodeURIComponent(request.path));
+}
+
 /** A running proxy; `host` is its `unix://` address. */
 export class RecordingProxy implements AsyncDisposable {
   readonly requests: RecordedRequest[] = [];
@@ -61,9 +66,17 @@ export class RecordingProxy implements AsyncDisposable {
     return new RecordingProxy(dir, upstream.slice("unix://".length), options);
   }
 
-  /** Requests other than the start-up handshake. */
+  /** Requests other than the start-up handshake (`/version`, `/info` and the GPU probe's calls). */
   calls(): RecordedRequest[] {
-    return this.requests.filter((r) => !/^\/(version|info|_ping)/.test(r.path));
+    return this.requests.filter((r) => !/^\/(version|info|_ping)/.test(r.path) && !isGpuProbe(r));
+  }
+
+  /** The create request of the container named `name`. */
+  createOf(name: string): RecordedRequest | undefined {
+    return this.requests.find((r) =>
+      r.method === "POST" && r.path.startsWith("/containers/create?") &&
+      new URLSearchParams(r.path.slice(r.path.indexOf("?"))).get("name") === name
+    );
   }
 
   async [Symbol.asyncDispose](): Promise<void> {
