@@ -18,6 +18,7 @@ import {
   type AgentWallet,
   ChainError,
   chainSettings,
+  heartbeatsPaid,
   type HeartbeatTuning,
   KeyError,
   loadWallet,
@@ -55,6 +56,7 @@ import { deniedAccess } from "../permissions/mod.ts";
 import { logGatewayProbes, Storage } from "../storage/mod.ts";
 import { VERSION } from "../version.ts";
 import { PipelineExecutor } from "./executor.ts";
+import { DrainControl } from "./drain.ts";
 import { abortable, retryDelay, sleep } from "../timers.ts";
 import { type HttpServer, type Readiness, startHttpServer } from "./http.ts";
 import { AgentMetrics } from "./metrics.ts";
@@ -320,6 +322,14 @@ export async function runAgent(options: AgentOptions): Promise<void> {
     runner.start();
     gpuHealth?.start();
     stack.defer(() => gpuHealth?.stop());
+    // `drain` / `undrain` on this host, through DATA_DIR/control (a drain survives restarts).
+    const drain = new DrainControl(
+      config.dataDir,
+      (on) => runner.setDraining(on),
+      () => ({ running_jobs: runner.running, queued_jobs: runner.queued }),
+    );
+    await drain.start();
+    stack.defer(() => drain.stop());
     let stopping = false;
     stack.defer(async () => {
       stopping = true;
@@ -351,6 +361,7 @@ export async function runAgent(options: AgentOptions): Promise<void> {
         version: VERSION,
         intake: config.jobIntake,
         ...runner.load(),
+        draining: runner.draining,
         health: health ?? null,
         gpu_units: gpuUnits,
         gpu_health: gpuHealth?.units().map((u) => ({
@@ -383,6 +394,10 @@ export async function runAgent(options: AgentOptions): Promise<void> {
       freeSlots: () => runner.freeSlots,
       natsConnected: () => bus.connected,
       walletBalanceWei: () => heartbeat.state.balance,
+      heartbeatsLeft: () => {
+        const { balance, heartbeatCost } = heartbeat.state;
+        return balance === undefined || !heartbeatCost ? undefined : heartbeatsPaid(balance, heartbeatCost);
+      },
       heartbeats: () => ({ sent: heartbeat.state.sent, failures: heartbeat.state.failures }),
       lastHeartbeatAt: () => heartbeat.state.lastHeartbeatAt,
       imageCache: () => ({ bytes: images.cachedBytes(), images: images.cachedImages() }),
@@ -401,7 +416,14 @@ export async function runAgent(options: AgentOptions): Promise<void> {
       ...(gpuHealth ? { gpus: gpusReadiness(gpuHealth) } : {}),
       chain: { ready: heartbeat.state.lastHeartbeatAt !== undefined || heartbeat.state.txCount > 0 },
       nats: { ready: bus.connected, detail: bus.connected ? undefined : "disconnected; reconnecting" },
-      intake: { ready: !stopping, detail: stopping ? "shutting down" : undefined },
+      intake: {
+        ready: !stopping && !runner.draining,
+        detail: stopping
+          ? "shutting down"
+          : runner.draining
+          ? "draining: finishing held jobs, taking no new ones"
+          : undefined,
+      },
     });
     log.info("agent ready", {
       version: VERSION,

@@ -7,6 +7,8 @@ export interface MetricSources {
   freeSlots?(): number;
   natsConnected?(): boolean;
   walletBalanceWei?(): bigint | undefined;
+  /** Heartbeats the balance pays for at the last heartbeat's cost cap, once known. */
+  heartbeatsLeft?(): bigint | undefined;
   lastHeartbeatAt?(): Date | undefined;
   /** Totals of the heartbeat loop: transactions sent (replacements included) and failed steps. */
   heartbeats?(): { sent: number; failures: number };
@@ -133,6 +135,14 @@ export class AgentMetrics {
       const wei = this.#sources.walletBalanceWei?.();
       return wei === undefined ? undefined : Number(wei) / 1e18;
     });
+    gauge(
+      "lamda_wallet_heartbeats_left",
+      "Heartbeats the wallet balance pays for at the last heartbeat's cost cap (last read).",
+      () => {
+        const n = this.#sources.heartbeatsLeft?.();
+        return n === undefined ? undefined : Number(n);
+      },
+    );
     gauge("lamda_last_heartbeat_timestamp_seconds", "Unix time of the last mined heartbeat.", () => {
       const at = this.#sources.lastHeartbeatAt?.();
       return at ? at.getTime() / 1000 : undefined;

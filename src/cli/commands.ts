@@ -4,11 +4,13 @@ import { runCommand } from "../agent/run_command.ts";
 import { verifyReceiptCommand } from "../agent/receipt_command.ts";
 import { followCommand, submitCommand } from "../agent/submit.ts";
 import { cancelCommand } from "../agent/cancel_command.ts";
+import { drainOnCommand, undrainCommand } from "../agent/drain.ts";
 import { keygenCommand } from "../chain/keygen.ts";
 import { createRegisterCommand, statusCommand } from "../chain/mod.ts";
 import { detectGpus, gpuCommand, gpuOptionsFromConfig, registrationSpec } from "../gpu/mod.ts";
 import { permissionsCommand } from "../permissions/mod.ts";
 import { ipfsDevCommand } from "../storage/mod.ts";
+import { jobsCommand } from "../job/mod.ts";
 import { configCommand, versionCommand } from "./basic_commands.ts";
 import type { Command } from "../command.ts";
 
@@ -36,6 +38,9 @@ export const COMMANDS: Command[] = [
   submitCommand,
   followCommand,
   cancelCommand,
+  jobsCommand,
+  drainOnCommand,
+  undrainCommand,
   keygenCommand,
   permissionsCommand,
   ipfsDevCommand,

@@ -96,6 +96,26 @@ export class JobJournal implements Disposable {
     }
   }
 
+  /**
+   * Opens an existing journal for reading only (`jobs`, `jobs show`: while the agent runs, beside it). Throws
+   * {@linkcode JournalError} when there is none at `path`.
+   */
+  static openReadOnly(path: string, options: { now?: () => number } = {}): JobJournal {
+    try {
+      Deno.statSync(path);
+    } catch (cause) {
+      throw new JournalError(`No job journal at ${path}: has the agent run with this DATA_DIR?`, { cause });
+    }
+    try {
+      // `readOnly` is in Deno's node:sqlite, not yet in the @types/node it checks against.
+      const db = new DatabaseSync(path, { readOnly: true } as ConstructorParameters<typeof DatabaseSync>[1]);
+      db.exec("PRAGMA busy_timeout=5000;");
+      return new JobJournal(db, options.now ?? Date.now);
+    } catch (cause) {
+      throw new JournalError(`Cannot open job journal at ${path}: ${(cause as Error).message}`, { cause });
+    }
+  }
+
   /** The journal path for a data directory. */
   static pathIn(dataDir: string): string {
     return `${dataDir.replace(/\/+$/, "")}/journal.db`;
@@ -201,19 +221,27 @@ export class JobJournal implements Disposable {
     return true;
   }
 
+  /** The most recently received jobs, newest first. */
+  recent(limit = 20): JobRecord[] {
+    const rows = this.#db.prepare("SELECT * FROM jobs ORDER BY received_at DESC, job_id LIMIT ?").all(limit) as Row[];
+    return rows.map(toRecord);
+  }
+
+  /** Every status of a job still in the outbox (sent or not), in order: its timeline. */
+  statusesOf(jobId: string): (OutboxEntry & { sentAt?: number })[] {
+    const rows = this.#db.prepare("SELECT * FROM outbox WHERE job_id = ? ORDER BY seq").all(jobId) as Row[];
+    return rows.map((r) => ({
+      ...outboxEntry(r),
+      ...(r.sent_at === null || r.sent_at === undefined ? {} : { sentAt: Number(r.sent_at) }),
+    }));
+  }
+
   /** Unsent statuses, oldest first. */
   unsent(limit = 100): OutboxEntry[] {
     const rows = this.#db.prepare("SELECT * FROM outbox WHERE sent_at IS NULL ORDER BY seq LIMIT ?").all(
       limit,
     ) as Row[];
-    return rows.map((r) => ({
-      seq: Number(r.seq),
-      jobId: String(r.job_id),
-      status: String(r.status) as WireStatus,
-      msgId: String(r.msg_id),
-      payload: JSON.parse(String(r.payload)),
-      createdAt: Number(r.created_at),
-    }));
+    return rows.map(outboxEntry);
   }
 
   /** Number of statuses not yet acknowledged. */
@@ -291,6 +319,17 @@ export class JobJournal implements Disposable {
       throw error;
     }
   }
+}
+
+function outboxEntry(r: Row): OutboxEntry {
+  return {
+    seq: Number(r.seq),
+    jobId: String(r.job_id),
+    status: String(r.status) as WireStatus,
+    msgId: String(r.msg_id),
+    payload: JSON.parse(String(r.payload)),
+    createdAt: Number(r.created_at),
+  };
 }
 
 function toRecord(r: Row): JobRecord {

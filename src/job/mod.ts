@@ -12,3 +12,4 @@ export * from "./outbox.ts";
 export * from "./resume.ts";
 export * from "./runner.ts";
 export * from "./config.ts";
+export * from "./jobs_command.ts";

@@ -89,6 +89,7 @@ export class JobRunner {
   #slotListeners = new Set<() => void>();
   #timers: ReturnType<typeof setInterval>[] = [];
   #stopping = false;
+  #draining = false;
   #stopped?: Promise<void>;
   #hurry = Promise.withResolvers<void>();
 
@@ -119,9 +120,25 @@ export class JobRunner {
   get unsentStatuses(): number {
     return this.#journal.unsentCount();
   }
-  /** How many more jobs a pulling intake may take now (0 while stopping). */
+  /** How many more jobs a pulling intake may take now (0 while stopping or draining). */
   capacity(): number {
-    return this.#stopping ? 0 : this.#scheduler.freeSlots;
+    return this.#stopping || this.#draining ? 0 : this.#scheduler.freeSlots;
+  }
+
+  /** Whether the node is draining: it finishes what it holds and takes no new job. */
+  get draining(): boolean {
+    return this.#draining;
+  }
+
+  /**
+   * Drains (or stops draining): running and queued jobs go on; a new job is given back when the server can redeliver
+   * it (JetStream: it stays in the stream for another node), otherwise answered `failed`/`rejected` "draining".
+   */
+  setDraining(on: boolean): void {
+    if (this.#draining === on) return;
+    this.#draining = on;
+    this.#log.info(on ? "Draining: finishing held jobs, taking no new ones" : "Drain ended: taking jobs again");
+    if (!on) { for (const l of this.#slotListeners) l(); }
   }
   /** Calls `listener` whenever a slot frees; returns a function that removes it. */
   onSlotFreed(listener: () => void): () => void {
@@ -203,6 +220,13 @@ export class JobRunner {
       // the dispatcher hears why instead of nothing.
       if (delivery.redeliverable && !delivery.final) return delivery.nak();
       return this.#finishNow(job.jobId, 0, "agent_shutdown", "The agent is shutting down", delivery, "ack");
+    }
+    if (this.#draining) {
+      if (delivery.redeliverable && !delivery.final) return delivery.nak(30_000);
+      log.info("Job refused: the node is draining");
+      // Not journaled as finished: the dispatcher may send it again (here after undrain, or to another node).
+      this.#journal.enqueueStatus(this.#status(job.jobId, 0, "failed", { reason: "rejected", message: "draining" }));
+      return this.#settleAfterStatus(job.jobId, delivery, "ack");
     }
     const signers = this.#opts.signers ?? [];
     if (signers.length > 0) {

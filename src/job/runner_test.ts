@@ -396,3 +396,28 @@ Deno.test("GPU health: a drained GPU gets no new job, a job on a lost GPU ends g
   assert.deepEqual(js.settled, ["nak"]);
   h.executor.release("waits");
 });
+
+Deno.test("draining: held jobs go on, a new job is given back to a redelivering stream or refused 'draining'", async () => {
+  await using h = harness({ maxConcurrent: 2 });
+  h.runner.start();
+  h.runner.handle(delivery({ job_id: "held", image_name: "busybox" }));
+  await until(() => h.executor.started("held"), "the held job");
+  h.runner.setDraining(true);
+  assert.equal(h.runner.draining, true);
+  assert.equal(h.runner.capacity(), 0, "a pulling intake takes nothing");
+  const js = delivery({ job_id: "stays-in-stream", image_name: "busybox" }, { redeliverable: true });
+  h.runner.handle(js);
+  assert.deepEqual(js.settled, ["nak"]);
+  h.runner.handle(delivery({ job_id: "refused", image_name: "busybox" }));
+  await until(() => h.sink.final("refused") !== undefined, "the refusal");
+  const refused = h.sink.final("refused")!;
+  assert.deepEqual([refused.status, refused.reason, refused.message], ["failed", "rejected", "draining"]);
+  assert.equal(h.journal.get("refused"), undefined, "not journaled: it may come again after undrain");
+  h.executor.release("held");
+  await until(() => h.sink.final("held")?.status === "completed", "the held job to finish");
+  h.runner.setDraining(false);
+  assert.equal(h.runner.capacity(), 2);
+  h.runner.handle(delivery({ job_id: "refused", image_name: "busybox" }));
+  await until(() => h.executor.started("refused"), "the same job, taken after undrain");
+  h.executor.release("refused");
+});

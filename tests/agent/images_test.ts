@@ -85,6 +85,19 @@ Deno.test({
       assert.ok(ratio !== undefined && ratio > 0 && ratio < 1, `the data root's usage is read: ${ratio}`);
       assert.equal(agent.records().filter((r) => r.msg === "Removed image").length, 1, "nothing else was removed");
 
+      // The journal's history, read by the CLI while the agent runs.
+      const jobs = await new Deno.Command(Deno.execPath(), {
+        args: ["run", "-A", new URL("../../src/main.ts", import.meta.url).pathname, "jobs", "--json"],
+        env,
+        stdout: "piped",
+        stderr: "piped",
+      }).output();
+      assert.equal(jobs.code, 0, new TextDecoder().decode(jobs.stderr));
+      const listed = JSON.parse(new TextDecoder().decode(jobs.stdout)) as { job_id: string; state: string }[];
+      assert.deepEqual(listed.map((j) => [j.job_id, j.state]), [["own-image", "completed"], [
+        "joins-prepull",
+        "completed",
+      ]]);
       agent.signal("SIGTERM");
       assert.equal((await agent.exit()).code, 0, agent.tail());
     } finally {
