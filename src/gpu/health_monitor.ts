@@ -5,6 +5,8 @@
 import type { Logger } from "../log/mod.ts";
 import { type GpuHealthReading, type NvidiaSmiOptions, readGpuHealth } from "./detect.ts";
 import { CommandNvidiaSmiRunner, type NvidiaSmiRunner } from "./runner.ts";
+import { parseCsvRows } from "./csv.ts";
+import { MEMORY_ARGS, MEMORY_FIELDS, memoryRow } from "./queries.ts";
 import { assessHealth, type GpuCondition, lostCondition, unreadableCondition } from "./health_policy.ts";
 
 /** One schedulable unit (a whole GPU, or a MIG instance) and the physical GPU whose health it shares. */
@@ -205,5 +207,36 @@ export async function readHealthSnapshot(options: NvidiaSmiOptions = {}): Promis
     },
   };
   const readings = await readGpuHealth({ ...options, runner });
+  const memory = await readMemoryRepair(inner, options.signal);
+  for (const r of readings) {
+    const m = memory.get(r.uuid);
+    if (m) r.health.memory = m;
+  }
   return { readings, problems };
+}
+
+/**
+ * The memory repair query; an empty map when it fails (a driver without these fields, or a GPU it cannot reach:
+ * the health query has said that already).
+ */
+async function readMemoryRepair(
+  runner: NvidiaSmiRunner,
+  signal?: AbortSignal,
+): Promise<Map<string, NonNullable<GpuHealthReading["health"]["memory"]>>> {
+  const out = new Map<string, NonNullable<GpuHealthReading["health"]["memory"]>>();
+  try {
+    const res = await runner.run([...MEMORY_ARGS], { signal });
+    const { csv } = splitHealthOutput(res.stdout);
+    if (res.code !== 0 && csv === "") return out;
+    for (const row of parseCsvRows(csv, MEMORY_FIELDS.length)) {
+      const parsed = memoryRow.safeParse(row);
+      if (!parsed.success) continue;
+      const [, uuid, retiredPagesPending, remappedRowsPending, remapFailure] = parsed.data;
+      out.set(uuid, { retiredPagesPending, remappedRowsPending, remapFailure });
+    }
+  } catch {
+    // An unknown memory state is no finding; a cancelled check is the caller's.
+    signal?.throwIfAborted();
+  }
+  return out;
 }

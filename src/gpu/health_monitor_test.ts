@@ -170,3 +170,42 @@ Deno.test("readHealthSnapshot reads the GPUs nvidia-smi reaches and reports the 
   };
   await assert.rejects(readHealthSnapshot({ runner: broken }));
 });
+
+Deno.test("memory repair: pending remaps or retirements and a failed remap drain the GPU; [N/A] (MIG, GeForce) is no finding", async () => {
+  const codes = (memory: GpuHealth["memory"]) => assessHealth(health({ memory })).map((c) => c.code);
+  assert.deepEqual(codes({ retiredPagesPending: null, remappedRowsPending: false, remapFailure: false }), []);
+  assert.deepEqual(codes({ retiredPagesPending: null, remappedRowsPending: null, remapFailure: null }), []);
+  assert.deepEqual(codes({ retiredPagesPending: true, remappedRowsPending: true, remapFailure: true }), [
+    "remap_failure",
+    "pending_remap",
+    "pending_retirement",
+  ]);
+  // The recorded rows, through the reader: the health query, then the memory query.
+  const fixture = new URL("../../testdata/nvidia-smi/h100-single/", import.meta.url);
+  const rows: Record<string, string> = {
+    health: await Deno.readTextFile(new URL("health.csv", fixture)),
+    memory: await Deno.readTextFile(new URL("memory.csv", fixture)),
+  };
+  const runner = {
+    run: (args: string[]) =>
+      Promise.resolve({ code: 0, stdout: args[0].includes("remapped_rows") ? rows.memory : rows.health, stderr: "" }),
+  };
+  const snap = await readHealthSnapshot({ runner });
+  assert.deepEqual(snap.readings[0].health.memory, {
+    retiredPagesPending: null,
+    remappedRowsPending: false,
+    remapFailure: false,
+  });
+  // A driver that rejects the fields: the memory state is unknown, the health reading stands.
+  const old = {
+    run: (args: string[]) =>
+      Promise.resolve(
+        args[0].includes("remapped_rows")
+          ? { code: 2, stdout: 'Field "remapped_rows.pending" is not a valid field to query.\n', stderr: "" }
+          : { code: 0, stdout: rows.health, stderr: "" },
+      ),
+  };
+  const snapOld = await readHealthSnapshot({ runner: old });
+  assert.equal(snapOld.readings[0].health.memory, undefined);
+  assert.equal(snapOld.readings.length, 1);
+});

@@ -1,7 +1,8 @@
 /**
  * Which GPU readings make a GPU unfit for new jobs. The rules follow NVIDIA's guidance: an uncorrectable (double-bit)
  * ECC error means the memory may hold corrupt data until the GPU is reset (Xid 48; the NVIDIA device plugin marks
- * such a GPU unhealthy); a hardware slowdown (HW slowdown, HW thermal slowdown, HW power brake) means the GPU runs far
+ * such a GPU unhealthy); memory pages pending retirement or rows pending remapping mean the repair waits for a reset,
+ * and a failed remap means the GPU needs service; a hardware slowdown (HW slowdown, HW thermal slowdown, HW power brake) means the GPU runs far
  * below its clocks; a GPU that nvidia-smi cannot reach has fallen off the bus (Xid 79, "GPU is lost"). Those drain the
  * GPU. Software thermal slowdown and a hot GPU are warnings only: the driver is protecting a working GPU.
  */
@@ -31,6 +32,28 @@ export function assessHealth(health: GpuHealth): GpuCondition[] {
       code: "uncorrected_ecc",
       message:
         `${uncorrected} uncorrected ECC error(s) since the driver loaded: reset the GPU (nvidia-smi -r) or reboot`,
+    });
+  }
+  const memory = health.memory;
+  if (memory?.remapFailure) {
+    out.push({
+      severity: "fatal",
+      code: "remap_failure",
+      message: "a memory row could not be remapped: the GPU needs service (RMA)",
+    });
+  }
+  if (memory?.remappedRowsPending) {
+    out.push({
+      severity: "fatal",
+      code: "pending_remap",
+      message: "memory rows are pending remapping: reset the GPU (nvidia-smi -r) or reboot to complete it",
+    });
+  }
+  if (memory?.retiredPagesPending) {
+    out.push({
+      severity: "fatal",
+      code: "pending_retirement",
+      message: "memory pages are pending retirement: reboot to retire them",
     });
   }
   const reasons = health.throttle.reasons;

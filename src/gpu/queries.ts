@@ -29,6 +29,21 @@ const FORMAT = "--format=csv,noheader,nounits";
 export const IDENTITY_ARGS: readonly string[] = [`--query-gpu=${IDENTITY_FIELDS.join(",")}`, FORMAT];
 /** Arguments of the health query. */
 export const HEALTH_ARGS: readonly string[] = [`--query-gpu=${HEALTH_FIELDS.join(",")}`, FORMAT];
+
+/**
+ * Memory repair state: pages pending retirement (GPUs before Ampere) and rows pending remapping or failed to remap
+ * (Ampere and later); `[N/A]` where the GPU does not track them (MIG mode, consumer GPUs). A query of its own, so a
+ * driver that rejects these fields costs only this reading.
+ */
+export const MEMORY_FIELDS = [
+  "index",
+  "uuid",
+  "retired_pages.pending",
+  "remapped_rows.pending",
+  "remapped_rows.failure",
+] as const;
+/** Arguments of the memory repair query. */
+export const MEMORY_ARGS: readonly string[] = [`--query-gpu=${MEMORY_FIELDS.join(",")}`, FORMAT];
 /**
  * Arguments for the summary table, whose header is the portable source of the CUDA version and whose "MIG devices"
  * section gives each MIG instance's exact memory.
@@ -114,3 +129,9 @@ export function decodeThrottle(mask: string | null): ThrottleReason[] {
 export function parseCudaVersion(summary: string): string | null {
   return /CUDA(?: UMD)? Version:\s*([0-9]+(?:\.[0-9]+)*)/.exec(summary)?.[1] ?? null;
 }
+
+/** `Yes`/`No` as nvidia-smi prints them; `[N/A]` and anything else is unknown. */
+const yesNo = z.string().transform((s) => (s === "Yes" ? true : s === "No" ? false : null));
+
+/** One memory repair row, validated. */
+export const memoryRow = z.tuple([index, uuid, yesNo, yesNo, yesNo]);

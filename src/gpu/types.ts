@@ -21,6 +21,8 @@ export interface GpuHealth {
   powerDrawW: number | null;
   powerLimitW: number | null;
   migMode: "Enabled" | "Disabled" | null;
+  /** Memory repair state (a separate query; absent when it was not read): `null` where the GPU does not track it. */
+  memory?: { retiredPagesPending: boolean | null; remappedRowsPending: boolean | null; remapFailure: boolean | null };
   /** Conditions an operator should look at (uncorrected ECC errors, thermal or hardware slowdown). */
   warnings: string[];
 }

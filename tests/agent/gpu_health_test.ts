@@ -2,7 +2,8 @@
  * GPU health through the running agent, with the fake nvidia-smi replaying the recorded H100 host: a fatal reading
  * drains the GPU (no new job; `/readyz` 503 once every GPU is drained; `/metrics` and presence say why), and the GPU
  * comes back only after GPU_HEALTH_RECOVERY of healthy readings. The unhealthy readings are test-made: the recorded
- * row with its uncorrected-ECC count raised, and nvidia-smi's published "GPU is lost" line in place of the row.
+ * row with its uncorrected-ECC count raised, its memory row with a remap pending, and nvidia-smi's published "GPU is
+ * lost" line in place of the row.
  */
 import assert from "node:assert/strict";
 import { AgentProcess } from "../support/agent_process.ts";
@@ -33,7 +34,7 @@ Deno.test({
     await using fake = await fakeNvidiaSmi("h100-single");
     // A copy of the recording the test may change while the agent runs.
     const fixture = await Deno.makeTempDir({ prefix: "lamda-gpu-fixture-" });
-    for (const f of ["identity.csv", "health.csv", "table.txt"]) {
+    for (const f of ["identity.csv", "health.csv", "table.txt", "memory.csv"]) {
       await Deno.copyFile(`${FIXTURE}${f}`, `${fixture}/${f}`);
     }
     await Deno.writeTextFile(`${fake.dir}/fixture`, `${fixture}/`);
@@ -83,6 +84,19 @@ Deno.test({
       await agent.waitFor((r) => r.msg === "GPU healthy again: it takes jobs", 30_000, "the recovery");
       assert.ok(Date.now() - t0 >= 2000, `not before the recovery time (${Date.now() - t0} ms)`);
       assert.equal((await httpGet(env.HTTP_ADDR, "/readyz")).status, 200);
+
+      // Rows pending remapping (the recorded memory row with `remapped_rows.pending` turned to Yes).
+      const memory = await Deno.readTextFile(`${fixture}/memory.csv`);
+      await Deno.writeTextFile(`${fixture}/memory.csv`, memory.replace("[N/A], No, No", "[N/A], Yes, No"));
+      await waitUntil(
+        async () =>
+          metric(await metrics(), `lamda_gpu_condition{uuid="${UUID}",condition="pending_remap",severity="fatal"}`) ===
+            1,
+        30_000,
+        "pending_remap",
+      );
+      assert.equal(metric(await metrics(), `lamda_gpu_healthy{uuid="${UUID}"}`), 0);
+      await Deno.writeTextFile(`${fixture}/memory.csv`, memory);
 
       // nvidia-smi can no longer reach it: lost.
       await Deno.writeTextFile(

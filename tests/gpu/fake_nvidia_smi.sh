@@ -22,6 +22,8 @@ case "$*" in
     key=identity.csv ;;
   "--query-gpu=index,uuid,temperature.gpu,utilization.gpu,ecc.errors.corrected.volatile.total,ecc.errors.uncorrected.volatile.total,clocks_throttle_reasons.active,power.draw,power.limit,mig.mode.current --format=csv,noheader,nounits")
     key=health.csv ;;
+  "--query-gpu=index,uuid,retired_pages.pending,remapped_rows.pending,remapped_rows.failure --format=csv,noheader,nounits")
+    key=memory.csv ;;
   "")
     key=table.txt ;;
   "-L")
