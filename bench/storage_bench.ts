@@ -8,6 +8,7 @@
 import { parseArgs } from "node:util";
 import { Logger } from "../src/log/mod.ts";
 import { startDevIpfs, Storage } from "../src/storage/mod.ts";
+import { benchConfig, curl, parseSize, timed, writeRandom } from "./storage_support.ts";
 
 const JWT = "bench-jwt-0123456789";
 const args = parseArgs({
@@ -22,27 +23,9 @@ if (args.values.serve) {
   await new Promise(() => {});
 }
 
-function parseSize(s: string): number {
-  const m = /^(\d+)\s*(k|m|g)?i?b?$/i.exec(s.trim());
-  if (!m) throw new Error(`Bad --size ${s}`);
-  return Number(m[1]) * ({ k: 1024, m: 1024 ** 2, g: 1024 ** 3 }[(m[2] ?? "").toLowerCase()] ?? 1);
-}
-
 function peakRssMb(): number {
   const m = /VmHWM:\s+(\d+) kB/.exec(Deno.readTextFileSync("/proc/self/status"));
   return m ? Number(m[1]) / 1024 : NaN;
-}
-
-async function timed<T>(fn: () => Promise<T>): Promise<[T, number]> {
-  const t = performance.now();
-  const r = await fn();
-  return [r, (performance.now() - t) / 1000];
-}
-
-async function curl(argv: string[]): Promise<string> {
-  const out = await new Deno.Command("curl", { args: ["-sS", "--fail", ...argv], stdout: "piped" }).output();
-  if (!out.success) throw new Error(`curl ${argv.join(" ")} failed`);
-  return new TextDecoder().decode(out.stdout);
 }
 
 const size = parseSize(args.values.size!);
@@ -63,19 +46,9 @@ try {
   const url = (await reader.read()).value!.trim();
   reader.releaseLock();
 
-  // Random content, written in slices so the generator itself stays small.
   const src = `${work}/src`;
   await Deno.mkdir(src);
-  {
-    using f = await Deno.open(`${src}/big.bin`, { write: true, create: true });
-    const slice = new Uint8Array(1 << 20);
-    for (let left = size; left > 0; left -= slice.length) {
-      for (let o = 0; o < slice.length; o += 65536) crypto.getRandomValues(slice.subarray(o, o + 65536));
-      const n = Math.min(left, slice.length);
-      let w = 0;
-      while (w < n) w += await f.write(slice.subarray(w, n));
-    }
-  }
+  await writeRandom(`${src}/big.bin`, size);
   const mb = size / 1024 ** 2;
 
   const [curlUp, curlUpS] = await timed(() =>
@@ -91,26 +64,7 @@ try {
   );
   const curlCid = JSON.parse(curlUp).IpfsHash as string;
 
-  const storage = new Storage({
-    dataDir: `${work}/agent`,
-    pinataJwt: JWT,
-    pinataApiUrl: url,
-    ipfsGateways: [url],
-    pinataGateway: undefined,
-    pinataGatewayKey: undefined,
-    ipfsFetchFormat: "car",
-    inputMaxBytes: 2 * size + 1,
-    inputMaxEntries: 1000,
-    ipfsRequestTimeout: 60_000,
-    ipfsInactivityTimeout: 60_000,
-    inputFetchTimeout: 3_600_000,
-    inputFetchRetries: 0,
-    outputMaxBytes: 2 * size + 1,
-    uploadRetries: 0,
-    uploadRetryBackoff: 1000,
-    uploadTimeout: 3_600_000,
-    outputSpoolTtl: 3_600_000,
-  }, new Logger({ level: "warn" }));
+  const storage = new Storage(benchConfig(`${work}/agent`, { url, jwt: JWT, size }), new Logger({ level: "warn" }));
   // uploadOutput moves the directory into the spool: give it a hard-linked twin so the source stays.
   await new Deno.Command("cp", { args: ["-al", src, `${work}/out`] }).output();
   const [up, agentUpS] = await timed(() =>

@@ -3,13 +3,10 @@ import { join, resolve } from "node:path";
 import { chainSettings, exposedMode, KeyError, loadWallet } from "../chain/mod.ts";
 import type { Config, EnvFile } from "../config/mod.ts";
 import { type DiskUsage, diskUsage, DockerEngine, engineOptionsFromConfig, NVIDIA_FIX } from "../docker/mod.ts";
-import { detectGpus, GpuError, gpuOptionsFromConfig, readGpuHealth } from "../gpu/mod.ts";
+import { detectGpus, GpuError, gpuOptionsFromConfig, HOT_GPU_C, readGpuHealth } from "../gpu/mod.ts";
 import { formatBytes, type Logger } from "../log/mod.ts";
 import { deniedAccess, shellLine } from "../permissions/mod.ts";
 import { type CheckOutcome, type DoctorCheck, fail, oneLine, pass, warn } from "./doctor_report.ts";
-
-/** GPU temperature above which the health check warns, in °C. */
-export const HOT_GPU_C = 85;
 
 /** Shared, lazily started probes: checks that depend on the same connection reuse one attempt. */
 export interface LocalProbes {

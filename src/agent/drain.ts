@@ -57,11 +57,6 @@ export class DrainControl {
     clearInterval(this.#timer);
   }
 
-  /** Whether the node drains (as last applied). */
-  get draining(): boolean {
-    return this.#draining ?? false;
-  }
-
   /**
    * Reads the request file; on a change (a new request counts, even for the state the node is in), applies it and
    * writes the state; otherwise refreshes the state every few seconds, so `drain`/`undrain` know the agent lives.

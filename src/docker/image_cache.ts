@@ -3,7 +3,7 @@
  * removal of the images this agent pulled, least recently used first, when Docker's disk passes a high watermark or
  * their total passes a cap (kubelet's image garbage collection, restricted to what the agent itself brought).
  */
-import { statfs } from "node:fs/promises";
+import { type DiskUsage, diskUsage } from "../disk_usage.ts";
 import type { Logger } from "../log/mod.ts";
 import { formatBytes } from "../log/mod.ts";
 import { type DockerClient, DockerError } from "./client.ts";
@@ -12,23 +12,7 @@ import { allowlistMatches, type ImageInfo, inspectImage } from "./images.ts";
 import { parseImageReference, qualifiedName } from "./reference.ts";
 import type { ImageRecord, ImageStore } from "./image_store.ts";
 
-/** How full one filesystem is, the way `df` counts it (space reserved for root is not free). */
-export interface DiskUsage {
-  path: string;
-  usedBytes: number;
-  freeBytes: number;
-  /** Used of used + free, 0–100. */
-  usedPercent: number;
-}
-
-/** The filesystem usage at `path` (statfs). */
-export async function diskUsage(path: string): Promise<DiskUsage> {
-  const s = await statfs(path);
-  const usedBytes = (s.blocks - s.bfree) * s.bsize;
-  const freeBytes = s.bavail * s.bsize;
-  const denominator = usedBytes + freeBytes;
-  return { path, usedBytes, freeBytes, usedPercent: denominator > 0 ? (usedBytes / denominator) * 100 : 0 };
-}
+export { type DiskUsage, diskUsage };
 
 /** When images are removed. */
 export interface ImageGcPolicy {

@@ -19,7 +19,7 @@ export interface GpuCondition {
   message: string;
 }
 
-/** Temperature from which a GPU is reported hot (°C). */
+/** Temperature above which a GPU is reported hot (°C). */
 export const HOT_GPU_C = 85;
 
 /** The conditions one health reading shows; empty for a healthy GPU. */
@@ -85,7 +85,7 @@ export function assessHealth(health: GpuHealth): GpuCondition[] {
       message: "software thermal slowdown is active: clocks are lowered to keep the GPU cool",
     });
   }
-  if (health.temperatureC !== null && health.temperatureC >= HOT_GPU_C) {
+  if (health.temperatureC !== null && health.temperatureC > HOT_GPU_C) {
     out.push({ severity: "warning", code: "hot", message: `the GPU is at ${health.temperatureC} °C` });
   }
   return out;

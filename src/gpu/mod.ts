@@ -21,5 +21,5 @@ export type {
 } from "./types.ts";
 export { GpuHealthMonitor, readHealthSnapshot, splitHealthOutput } from "./health_monitor.ts";
 export type { HealthSnapshot, HealthUnit, UnitHealth } from "./health_monitor.ts";
-export { assessHealth } from "./health_policy.ts";
+export { assessHealth, HOT_GPU_C } from "./health_policy.ts";
 export type { GpuCondition } from "./health_policy.ts";

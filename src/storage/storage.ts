@@ -1,6 +1,6 @@
 /** The storage component as the job pipeline uses it: verified inputs in, spooled and verified outputs out. */
 import { join, resolve } from "node:path";
-import { statfs } from "node:fs/promises";
+import { diskUsage } from "../disk_usage.ts";
 import type { Config } from "../config/mod.ts";
 import { formatBytes, type Logger, type ProgressSink, TransferProgress } from "../log/mod.ts";
 import { type CidProfile, type CidProfileName, UPLOAD_PROFILES } from "./cid_profile.ts";
@@ -331,10 +331,5 @@ function transferProgress(label: string, options: TransferOptions): TransferProg
 
 /** Free bytes of the filesystem holding `path` (for an unprivileged user), or undefined when it cannot be read. */
 async function freeBytes(path: string): Promise<number | undefined> {
-  try {
-    const s = await statfs(path);
-    return s.bavail * s.bsize;
-  } catch {
-    return undefined;
-  }
+  return await diskUsage(path).then((u) => u.freeBytes, () => undefined);
 }
