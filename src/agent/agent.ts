@@ -10,6 +10,7 @@ import {
   BusIntake,
   connectOptionsFromConfig,
   intakeOptionsFromConfig,
+  JobLogPublisher,
   NatsStatusSink,
   Presence,
   presenceSubject,
@@ -60,6 +61,8 @@ import { DrainControl } from "./drain.ts";
 import { abortable, retryDelay, sleep } from "../timers.ts";
 import { type HttpServer, type Readiness, startHttpServer } from "./http.ts";
 import { AgentMetrics } from "./metrics.ts";
+import type { NodeStatus } from "./node_status.ts";
+import { collectNodeStatus, startingStatus } from "./node_status_source.ts";
 
 /** Start-up failed in one component; the message names it and the fix. */
 export class StartupError extends Error {
@@ -110,6 +113,8 @@ export async function runAgent(options: AgentOptions): Promise<void> {
     startup: { ready: false, detail: current.what + (current.detail ? ` (${current.detail})` : "") },
   });
   let readiness: () => Readiness = starting;
+  const startedAt = new Date();
+  let nodeStatus: () => NodeStatus = () => startingStatus(startedAt, readiness(), current.what);
   const step = async <T>(component: string, what: string, fn: () => Promise<T>): Promise<T> => {
     if (signal.aborted) throw new StartupInterrupted(current.what);
     current = { component, what, detail: "" };
@@ -152,7 +157,14 @@ export async function runAgent(options: AgentOptions): Promise<void> {
       http = await step(
         "http",
         `listening on ${config.httpAddr}`,
-        () => startHttpServer({ addr: config.httpAddr, metrics, logger: log, readiness: () => readiness() }),
+        () =>
+          startHttpServer({
+            addr: config.httpAddr,
+            metrics,
+            logger: log,
+            readiness: () => readiness(),
+            status: () => nodeStatus(),
+          }),
       );
       stack.defer(() => http!.close());
     }
@@ -285,6 +297,17 @@ export async function runAgent(options: AgentOptions): Promise<void> {
       metrics,
       // The driver's CUDA and driver versions, for images' NVIDIA_REQUIRE_* (cuda_unsupported before any container).
       driver: inventory,
+      // Renters follow their job's output on jobs.logs.<job_id>, redacted like the log (docs/bus.md).
+      liveLogs: config.jobLogStreamMaxBytes > 0
+        ? new JobLogPublisher((subject, data) => bus.nc.publish(subject, data), {
+          maxBytes: config.jobLogStreamMaxBytes,
+          redact: (text) => logger.redactor.text(text),
+          onError: (error) => log.debug("Live job output not published", { error: error as Error }),
+        })
+        : undefined,
+      terminal: config.logFormat === "pretty" && Deno.stderr.isTerminal()
+        ? (text) => Deno.stderr.writeSync(new TextEncoder().encode(text))
+        : undefined,
     });
     const runner = new JobRunner(
       {
@@ -425,6 +448,29 @@ export async function runAgent(options: AgentOptions): Promise<void> {
           : undefined,
       },
     });
+    nodeStatus = () =>
+      collectNodeStatus({
+        startedAt,
+        phase: () => (stopping ? "stopping" : runner.draining ? "draining" : "serving"),
+        address,
+        chainId: config.chainId ?? null,
+        registered: true,
+        heartbeat: () => heartbeat.state,
+        nats: () => ({ connected: bus.connected, servers, intake: config.jobIntake }),
+        slots: () => ({
+          maxConcurrent: scheduler.maxConcurrent,
+          running: runner.running,
+          queued: runner.queued,
+          free: runner.freeSlots,
+        }),
+        gpus: inventory.mode === "cpu-only" ? [] : inventory.gpus,
+        readings: () => health,
+        units: () => gpuHealth?.units(),
+        activeJobs: () => runner.activeJobs(),
+        record: (jobId) => journal.get(jobId),
+        recent: (limit) => journal.recent(limit),
+        readiness: () => readiness(),
+      });
     log.info("agent ready", {
       version: VERSION,
       intake: config.jobIntake,

@@ -19,8 +19,15 @@ import {
   type JobDirs,
   removeJobDirs,
 } from "../docker/mod.ts";
-import type { ExecutionContext, Job, JobExecutor, JobOutcome } from "../job/mod.ts";
-import { type Logger, logProgressSink } from "../log/mod.ts";
+import type { ExecutionContext, Job, JobExecutor, JobOutcome, TransferStage } from "../job/mod.ts";
+import {
+  fanOutSink,
+  type Logger,
+  logProgressSink,
+  type ProgressSink,
+  terminalProgressSink,
+  throttledSink,
+} from "../log/mod.ts";
 import {
   type InputLease,
   type Storage,
@@ -53,13 +60,23 @@ export interface PipelineDeps {
   jobsDir: string;
   logger: Logger;
   metrics?: AgentMetrics;
-  /** Least time between two progress lines of a download or upload; default 5 s. */
+  /** Least time between two progress lines of a download or upload in the log; default 5 s. */
   progressIntervalMs?: number;
+  /** A rewritten progress line on this terminal (stderr) for downloads and uploads, besides the log lines. */
+  terminal?: (text: string) => void;
+  /** Live job output (`jobs.logs.<job_id>`): one stream per attempt, closed when its container ended. */
+  liveLogs?: { open(jobId: string, attempt: number): LiveLog };
   /**
    * The node's NVIDIA driver (the GPU inventory): a GPU job whose image requires a newer CUDA than it supports fails
    * `cuda_unsupported` before its container is created. Absent or with an unknown CUDA version, nothing is refused.
    */
   driver?: DriverFacts;
+}
+
+/** One attempt's live output. */
+export interface LiveLog {
+  line(stream: "stdout" | "stderr", text: string): void;
+  close(): void;
 }
 
 /** Ids the scheduler hands out in CPU-only mode; they are never sent to Docker as GPU ids. */
@@ -87,18 +104,19 @@ export class PipelineExecutor implements JobExecutor {
     let imageLease: ImageLease | undefined;
     // Before the first await: a re-attached container may mount a cache entry, which no other job may evict meanwhile.
     const held = ctx.resume === "reattach" && job.inputFileCid ? storage.holdInput(job.inputFileCid) : undefined;
+    const live = ctx.resume === "upload" ? undefined : this.#deps.liveLogs?.open(job.jobId, ctx.attempt);
     try {
       dirs = await createJobDirs(jobsDir, job.jobId, ctx.attempt, { fresh: ctx.resume === undefined });
       if (ctx.resume === "upload") {
         log.info("Resuming the upload of an output left by an earlier run");
-        const upload = await this.#resumeUpload(job, dirs.output, signal, log);
+        const upload = await this.#resumeUpload(job, dirs.output, ctx, log);
         if (!upload) return agentRestart("the output of the finished container was not found after the restart");
         return await this.#completed(job, ctx, upload, undefined, startedAt);
       }
       let image: ImageInfo | undefined;
       let run;
       if (ctx.resume === "reattach") {
-        run = await docker.resume(job.jobId, { signal });
+        run = await docker.resume(job.jobId, { signal, onLine: live?.line.bind(live) });
         if (!run) return agentRestart("the job's container was gone after the agent restarted");
         log.info("Re-attached to the job's container after a restart", { ok: run.ok });
       } else {
@@ -117,8 +135,10 @@ export class PipelineExecutor implements JobExecutor {
           outputPath: job.outputPath,
           resources: job.resources,
           timeoutSeconds: job.timeoutSeconds,
-        }, { signal });
+        }, { signal, onLine: live?.line.bind(live) });
       }
+      // Whatever the outcome: the container's output is all there is.
+      live?.close();
       if (!run.ok) {
         return {
           status: "failed",
@@ -134,7 +154,7 @@ export class PipelineExecutor implements JobExecutor {
         jobId: job.jobId,
         agentAddress: this.#deps.agentAddress,
         signal,
-        ...this.#transfer("upload", log),
+        ...this.#transfer("upload", log, ctx),
       });
       metrics?.transferTime("upload", (performance.now() - t0) / 1000);
       return await this.#completed(job, ctx, upload, image, startedAt, run.durationMs);
@@ -143,6 +163,7 @@ export class PipelineExecutor implements JobExecutor {
       log.warn("Job failed", { reason: failure.reason, error: error as Error });
       return failure;
     } finally {
+      live?.close();
       // The container is gone by now (run removes it on every outcome): the cache entry may be evicted again.
       lease?.release();
       held?.();
@@ -177,9 +198,23 @@ export class PipelineExecutor implements JobExecutor {
       }
       throw error;
     };
-    const input = cid ? this.#input(cid, inputDir, signal, log).catch(failFirst) : Promise.resolve(undefined);
+    const input = cid ? this.#input(cid, inputDir, signal, log, ctx).catch(failFirst) : Promise.resolve(undefined);
     const pull = (async () => {
-      const imageLease = await this.#deps.images.acquire(job.imageName, { signal, jobId: job.jobId });
+      const t0 = performance.now();
+      const imageLease = await this.#deps.images.acquire(job.imageName, {
+        signal,
+        jobId: job.jobId,
+        onProgress: ctx.transfer && ((p) => {
+          const seconds = (performance.now() - t0) / 1000;
+          ctx.transfer!("pulling_image", {
+            bytes: p.downloadedBytes,
+            total: p.totalBytes || undefined,
+            bytesPerSecond: seconds > 0 ? p.downloadedBytes / seconds : 0,
+            done: false,
+          });
+        }),
+      });
+      ctx.transfer?.("pulling_image", { bytes: 0, bytesPerSecond: 0, done: true });
       try {
         // As soon as the image is known: a job its driver cannot run stops its input download too.
         this.#checkCuda(job, ctx, imageLease.info, log);
@@ -227,14 +262,20 @@ export class PipelineExecutor implements JobExecutor {
   }
 
   /** The job's input from the cache, another job's fetch of the same CID, or a fetch of its own. */
-  async #input(cid: string, jobInputDir: string, signal: AbortSignal, log: Logger): Promise<InputLease> {
+  async #input(
+    cid: string,
+    jobInputDir: string,
+    signal: AbortSignal,
+    log: Logger,
+    ctx: ExecutionContext,
+  ): Promise<InputLease> {
     const { storage, metrics } = this.#deps;
     const t0 = performance.now();
     const lease = await storage.acquireInput(cid, jobInputDir, {
       signal,
       logger: log,
       label: "input",
-      ...this.#transfer("download", log),
+      ...this.#transfer("download", log, ctx),
     });
     if (lease.source === "fetched" || lease.source === "direct") {
       metrics?.transferTime("download", (performance.now() - t0) / 1000);
@@ -252,13 +293,23 @@ export class PipelineExecutor implements JobExecutor {
   }
 
   /**
-   * Progress of a download or upload: a log line every few seconds, and the bytes counted in
-   * `lamda_transfer_bytes_total` as they move (so the end of the transfer adds only its time).
+   * Progress of a download or upload: to the runner (statuses, the status page), a log line every few seconds, a
+   * rewritten line on a terminal, and the bytes counted in `lamda_transfer_bytes_total` as they move (so the end of
+   * the transfer adds only its time).
    */
-  #transfer(kind: TransferKind, log: Logger): TransferOptions {
+  #transfer(kind: TransferKind, log: Logger, ctx: ExecutionContext): TransferOptions {
+    const logEvery = this.#deps.progressIntervalMs ?? 5000;
+    const stage: TransferStage = kind === "upload" ? "uploading" : "fetching_input";
+    const terminal = this.#deps.terminal;
+    const toRunner: ProgressSink | undefined = ctx.transfer &&
+      ((r) => ctx.transfer!(stage, { bytes: r.bytes, total: r.total, bytesPerSecond: r.bytesPerSecond, done: r.done }));
     return {
-      progress: logProgressSink(log),
-      progressIntervalMs: this.#deps.progressIntervalMs ?? 5000,
+      progress: fanOutSink(
+        toRunner,
+        throttledSink(logProgressSink(log), logEvery),
+        terminal && terminalProgressSink(terminal),
+      ),
+      progressIntervalMs: Math.min(logEvery, terminal ? 250 : 1000),
       onBytes: this.#deps.metrics?.bytesMoved(kind),
     };
   }
@@ -267,12 +318,13 @@ export class PipelineExecutor implements JobExecutor {
   async #resumeUpload(
     job: Job,
     outputDir: string,
-    signal: AbortSignal,
+    ctx: ExecutionContext,
     log: Logger,
   ): Promise<UploadResult | undefined> {
     const { storage, agentAddress, metrics } = this.#deps;
+    const signal = ctx.signal;
     const t0 = performance.now();
-    const transfer = this.#transfer("upload", log);
+    const transfer = this.#transfer("upload", log, ctx);
     const spooled = (await storage.listSpooledOutputs()).some((s) => s.jobId === job.jobId);
     const left = !spooled && await Deno.stat(outputDir).then((s) => s.isDirectory, () => false);
     if (!spooled && !left) return undefined;

@@ -1,7 +1,12 @@
-/** The operator HTTP endpoint: /healthz (alive), /readyz (every component up), /metrics (Prometheus). */
+/**
+ * The operator HTTP endpoint: /healthz (alive), /readyz (every component up), /metrics (Prometheus), and, when the
+ * agent gives its status, / (the status page) and /status.json (the same data for scripts).
+ */
 import { parseHostPort } from "../config/mod.ts";
 import type { Logger } from "../log/mod.ts";
 import type { AgentMetrics } from "./metrics.ts";
+import type { NodeStatus } from "./node_status.ts";
+import { renderStatusPage, STATUS_PAGE_CSP } from "./status_page.ts";
 
 /** Readiness of each component, by name. */
 export type Readiness = Record<string, { ready: boolean; detail?: string }>;
@@ -12,6 +17,8 @@ export interface HttpServerOptions {
   addr: string;
   metrics: AgentMetrics;
   readiness(): Readiness;
+  /** The node's status document; without it `/` and `/status.json` answer 404. */
+  status?: () => NodeStatus;
   logger: Logger;
   signal?: AbortSignal;
 }
@@ -72,6 +79,20 @@ async function handle(req: Request, options: HttpServerOptions): Promise<Respons
   }
   if (path === "/metrics") {
     return new Response(await options.metrics.render(), { headers: { "content-type": options.metrics.contentType } });
+  }
+  if (options.status && path === "/status.json") {
+    return Response.json(options.status(), { headers: { "cache-control": "no-store" } });
+  }
+  if (options.status && (path === "/" || path === "/index.html")) {
+    return new Response(renderStatusPage(options.status()), {
+      headers: {
+        "content-type": "text/html; charset=utf-8",
+        "cache-control": "no-store",
+        "content-security-policy": STATUS_PAGE_CSP,
+        "x-content-type-options": "nosniff",
+        "referrer-policy": "no-referrer",
+      },
+    });
   }
   return new Response("not found\n", { status: 404 });
 }

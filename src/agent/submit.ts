@@ -4,7 +4,8 @@
  * does the second half for a job already dispatched.
  */
 import { getAddress, isAddress } from "ethers";
-import { connectClient, connectOptionsFromConfig, type NatsConnection } from "../bus/mod.ts";
+import { z } from "zod";
+import { connectClient, connectOptionsFromConfig, jobLogSubject, type NatsConnection } from "../bus/mod.ts";
 import { chainSettings, loadWallet } from "../chain/mod.ts";
 import type { Command, CommandContext } from "../command.ts";
 import { type Config, formatDuration, parseDuration } from "../config/mod.ts";
@@ -42,6 +43,23 @@ export interface SubmitResult {
 
 class Usage extends Error {}
 
+/** What marks the job's live output in the timeline: `  │ ` before a stdout line, `  ! ` before a stderr line. */
+export const LOG_PREFIX = { stdout: "  │ ", stderr: "  ! " } as const;
+
+/** How the job's live output shows (both commands' help). */
+const LIVE_OUTPUT_HELP = "While the job runs, its output from jobs.logs.<job_id> is printed as it comes: stdout " +
+  `lines after "${LOG_PREFIX.stdout.trim()}", stderr lines after "${LOG_PREFIX.stderr.trim()}" (not with --json; ` +
+  "--no-logs turns it off). The agent streams at most JOB_LOG_STREAM_MAX_BYTES of it per attempt.";
+
+/** A message on `jobs.logs.<job_id>`, as far as `submit` reads it (src/bus/job_logs.ts writes it). */
+const LiveOutput = z.object({
+  job_id: z.string(),
+  stream: z.enum(["stdout", "stderr"]),
+  data: z.string(),
+  truncated: z.literal(true).optional(),
+  dropped_bytes: z.number().int().nonnegative().optional(),
+});
+
 /** The options both modes share. */
 function commonOptions(o: CommandContext["options"]) {
   const timeoutMs = typeof o.timeout === "string" ? parseDuration(o.timeout) : DEFAULT_SUBMIT_TIMEOUT_MS;
@@ -52,6 +70,7 @@ function commonOptions(o: CommandContext["options"]) {
     agent: typeof o.agent === "string" ? getAddress(o.agent) : undefined,
     outputDir: typeof o["output-dir"] === "string" ? o["output-dir"] : undefined,
     json: o.json === true,
+    logs: o["no-logs"] !== true,
   };
 }
 
@@ -110,6 +129,7 @@ export const submitCommand: Command = {
     "PINATA_JWT; the output is fetched and verified through IPFS_GATEWAYS. --agent defaults to the configured key's " +
     "address; --sign signs the job with that key (the agent must list it in JOB_SIGNERS). --timeout bounds the wait " +
     `for a final status (default ${formatDuration(DEFAULT_SUBMIT_TIMEOUT_MS)}).\n` +
+    `${LIVE_OUTPUT_HELP}\n` +
     "Ctrl-C stops waiting, not the job: it keeps running on the agent; `follow JOB_ID` follows it again, " +
     "`cancel JOB_ID` stops it.\n" +
     "Exit 0 when the job completed, 1 when it failed (or no final status came in time), 2 on a usage error, " +
@@ -124,6 +144,7 @@ export const submitCommand: Command = {
     timeout: { type: "string", placeholder: "DURATION", description: "how long to wait for the result" },
     sign: { type: "boolean", description: "sign the job with the configured key" },
     json: { type: "boolean", description: "print one JSON result instead of the timeline" },
+    "no-logs": { type: "boolean", description: "do not print the job's live output" },
   },
   usesKey: true,
   run: (ctx) => start(ctx, "submit", parseOptions),
@@ -136,6 +157,7 @@ export const followCommand: Command = {
   description: "Prints the job's statuses as submit does. With JOB_INTAKE=jetstream they come from the status " +
     "stream, so statuses published before follow started are shown too; on core NATS only the next ones are. " +
     "--output-dir fetches and verifies the output once the job completed.\n" +
+    `${LIVE_OUTPUT_HELP}\n` +
     "Exit 0 when the job completed, 1 when it failed (or no final status came in time), 2 on a usage error, " +
     "130 when Ctrl-C stopped the wait.",
   positionals: [{ name: "job_id", description: "the job to follow (submit prints it)" }],
@@ -144,6 +166,7 @@ export const followCommand: Command = {
     agent: { type: "string", placeholder: "ADDRESS", description: "the agent running the job (for the hints)" },
     timeout: { type: "string", placeholder: "DURATION", description: "how long to wait for the result" },
     json: { type: "boolean", description: "print one JSON result instead of the timeline" },
+    "no-logs": { type: "boolean", description: "do not print the job's live output" },
   },
   usesKey: true,
   run: (ctx) => start(ctx, "follow", parseFollowOptions),
@@ -223,12 +246,16 @@ class Submission {
         onFallback: (why) => ctx.logger.debug(`submit: following statuses on core NATS: ${why}`),
       });
       live = feed.source.startsWith("core");
+      let output: { unsubscribe(): void } | undefined;
       try {
+        // Subscribed before the dispatch, so the first lines are not missed; one JSON result with --json.
+        if (opts.logs && !opts.json) output = await this.#followOutput(nc);
         if (!opts.follow) await this.#dispatch(nc);
         await this.#wait(feed);
         ctx.signal.throwIfAborted();
       } finally {
         feed.stop();
+        output?.unsubscribe();
       }
       if (this.#result.status === "completed" && opts.outputDir && this.#result.output_cid) {
         await this.#fetchOutput(opts.outputDir, this.#result.output_cid);
@@ -254,6 +281,21 @@ class Submission {
       const caught = live ? "" : "; statuses sent meanwhile come from the status stream";
       this.#event("nats", `connection back (${change.server})${caught}`);
     }
+  }
+
+  /** Prints the job's live output from `jobs.logs.<job_id>` as it comes, until the subscription is stopped. */
+  async #followOutput(nc: NatsConnection): Promise<{ unsubscribe(): void }> {
+    const subject = jobLogSubject(this.#opts.jobId);
+    const sub = nc.subscribe(subject, {
+      callback: (error, msg) => {
+        if (error) return;
+        const lines = liveOutputLines(msg.string(), this.#opts.jobId);
+        if (lines === undefined) this.#ctx.logger.debug(`submit: ignored a malformed message on ${subject}`);
+        else for (const line of lines) this.#say(line);
+      },
+    });
+    await nc.flush();
+    return sub;
   }
 
   /** Uploads the input (when given) and publishes the job. */
@@ -360,6 +402,30 @@ class Submission {
     }
     return SUBMIT_EXIT.interrupted;
   }
+}
+
+/**
+ * The lines to print for one message of a job's live output: each output line after its stream's
+ * {@linkcode LOG_PREFIX}, or the note that the agent stopped streaming. Control characters (terminal escapes) are
+ * dropped, tabs kept. Undefined when the payload is not such a message; none for another job's.
+ */
+export function liveOutputLines(payload: string, jobId: string): string[] | undefined {
+  let json: unknown;
+  try {
+    json = JSON.parse(payload);
+  } catch {
+    return undefined;
+  }
+  const parsed = LiveOutput.safeParse(json);
+  if (!parsed.success) return undefined;
+  const m = parsed.data;
+  if (m.job_id !== jobId) return [];
+  if (m.truncated) {
+    return [`  … job output truncated: ${m.dropped_bytes ?? 0} bytes not streamed (JOB_LOG_STREAM_MAX_BYTES)`];
+  }
+  const lines = m.data.split("\n");
+  if (lines.at(-1) === "") lines.pop();
+  return lines.map((line) => LOG_PREFIX[m.stream] + line.replace(/(?!\t)\p{Cc}/gu, ""));
 }
 
 /**

@@ -7,3 +7,4 @@ export * from "./jetstream_setup.ts";
 export * from "./intake.ts";
 export * from "./presence.ts";
 export * from "./config.ts";
+export * from "./job_logs.ts";

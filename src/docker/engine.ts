@@ -88,6 +88,8 @@ export function engineOptionsFromConfig(config: Config, agentAddress: string, lo
     auth,
     pullTimeoutMs: config.pullTimeout,
     pullInactivityTimeoutMs: config.pullInactivityTimeout,
+    // A live bar only for people: a terminal with pretty logs (JSON lines on a terminal stay JSON lines).
+    progress: config.logFormat === "pretty" && Deno.stderr.isTerminal() ? "bar" : "log",
   };
 }
 

@@ -76,11 +76,19 @@ export interface ImageLease {
  */
 export const EXTRACTED_FACTOR = 2;
 
+/** How far a pull is: compressed bytes the registry announced, and downloaded. */
+export interface PullProgressReport {
+  totalBytes: number;
+  downloadedBytes: number;
+}
+
 interface Flight {
   promise: Promise<ImageInfo>;
   controller: AbortController;
   waiters: number;
   settled: boolean;
+  /** Every waiting job's progress listener: one pull, shown to each job that waits for it. */
+  listeners: Set<(p: PullProgressReport) => void>;
 }
 
 /** The agent's images: shared pulls, leases, garbage collection. */
@@ -112,15 +120,21 @@ export class ImageCache {
    * the pull is cancelled only when every job waiting for it is. Throws what `ensure` throws (policy, pull errors),
    * {@linkcode DiskSpaceError} when the pull cannot fit, or the signal's reason.
    */
-  async acquire(image: string, options: { signal?: AbortSignal; jobId?: string } = {}): Promise<ImageLease> {
+  async acquire(
+    image: string,
+    options: { signal?: AbortSignal; jobId?: string; onProgress?: (p: PullProgressReport) => void } = {},
+  ): Promise<ImageLease> {
     const canonical = canonicalOf(image);
     let flight = this.#flights.get(canonical);
     if (!flight || flight.controller.signal.aborted) flight = this.#start(canonical, image, options.jobId);
     flight.waiters++;
+    const listener = options.onProgress;
+    if (listener) flight.listeners.add(listener);
     let info: ImageInfo;
     try {
       info = await raceSignal(flight.promise, options.signal);
     } finally {
+      if (listener) flight.listeners.delete(listener);
       flight.waiters--;
       if (flight.waiters === 0 && !flight.settled) {
         flight.controller.abort(options.signal?.reason);
@@ -206,10 +220,10 @@ export class ImageCache {
 
   #start(canonical: string, image: string, jobId?: string): Flight {
     const controller = new AbortController();
-    const flight: Flight = { controller, waiters: 0, settled: false, promise: undefined! };
+    const flight: Flight = { controller, waiters: 0, settled: false, promise: undefined!, listeners: new Set() };
     flight.promise = (async () => {
       try {
-        return await this.#pull(canonical, image, controller.signal, jobId);
+        return await this.#pull(canonical, image, controller.signal, flight.listeners, jobId);
       } finally {
         flight.settled = true;
         if (this.#flights.get(canonical) === flight) this.#flights.delete(canonical);
@@ -221,7 +235,13 @@ export class ImageCache {
     return flight;
   }
 
-  async #pull(canonical: string, image: string, signal: AbortSignal, jobId?: string): Promise<ImageInfo> {
+  async #pull(
+    canonical: string,
+    image: string,
+    signal: AbortSignal,
+    listeners: Set<(p: PullProgressReport) => void>,
+    jobId?: string,
+  ): Promise<ImageInfo> {
     // Room first: above the high watermark, unused images go before this one comes.
     let usage = await this.usage();
     if (usage && usage.usedPercent > this.#o.gc.highPercent) {
@@ -233,6 +253,13 @@ export class ImageCache {
       signal,
       jobId,
       checkSpace: (announced) => {
+        for (const listener of listeners) {
+          try {
+            listener(announced);
+          } catch (error) {
+            this.#log.debug("Pull progress listener failed", { error: error as Error });
+          }
+        }
         if (free === undefined) return;
         const need = announced.totalBytes * EXTRACTED_FACTOR;
         if (need > free) {

@@ -173,9 +173,15 @@ export class JobJournal implements Disposable {
     );
   }
 
-  /** Moves a job to a non-terminal stage. */
-  setState(jobId: string, state: Exclude<JobState, "completed" | "failed">): void {
-    this.#run("UPDATE jobs SET state = ?, updated_at = ? WHERE job_id = ?", state, this.#now(), jobId);
+  /** Moves a job to a non-terminal stage and, when given, queues the status that announces it, atomically. */
+  setState(jobId: string, state: Exclude<JobState, "completed" | "failed">, status?: StatusMessage): void {
+    const update = () =>
+      this.#run("UPDATE jobs SET state = ?, updated_at = ? WHERE job_id = ?", state, this.#now(), jobId);
+    if (!status) return void update();
+    this.#tx(() => {
+      update();
+      this.#append(status);
+    });
   }
 
   /** Records the terminal state and queues the final status, atomically. Creates the row when it is missing. */
@@ -288,7 +294,7 @@ export class JobJournal implements Disposable {
       "INSERT INTO outbox (job_id, status, msg_id, payload, created_at) VALUES (?, ?, ?, ?, ?)",
       status.job_id,
       status.status,
-      statusMsgId(status.job_id, status.attempt, status.status),
+      statusMsgId(status.job_id, status.attempt, status.status, status.stage),
       JSON.stringify(status),
       this.#now(),
     );

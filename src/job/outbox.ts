@@ -129,7 +129,7 @@ export function unjournaledEntry(status: StatusMessage): OutboxEntry {
     seq: -1,
     jobId: status.job_id,
     status: status.status,
-    msgId: statusMsgId(status.job_id, status.attempt, status.status),
+    msgId: statusMsgId(status.job_id, status.attempt, status.status, status.stage),
     payload: status,
     createdAt: Date.now(),
   };

@@ -26,6 +26,8 @@ import {
   type JobExecutor,
   type JobOutcome,
   type JobState,
+  type TransferReport,
+  type TransferStage,
   type WireStatus,
 } from "./types.ts";
 
@@ -64,6 +66,8 @@ export interface JobRunnerOptions {
   pruneIntervalMs?: number;
   /** Called once per job with its terminal status, whatever the path (metrics). */
   onTerminal?: (status: FinalStatus) => void;
+  /** Least time between two transfer-progress statuses of one stage of a job; default 2 s. */
+  progressStatusIntervalMs?: number;
 }
 
 interface Active {
@@ -72,6 +76,25 @@ interface Active {
   controller: AbortController;
   deliveries: Delivery[];
   done?: Promise<void>;
+  /** The stage it reached, once running; GPUs it holds. */
+  stage?: JobState;
+  gpus?: string[];
+  startedAt?: number;
+  /** Transfers in progress, by stage, and when each last went out as a status. */
+  transfers: Map<TransferStage, TransferReport>;
+  published: Map<TransferStage, number>;
+}
+
+/** A queued or running job, as the status page shows it. */
+export interface ActiveJob {
+  jobId: string;
+  attempt: number;
+  image: string;
+  /** `validated` while queued. */
+  stage: JobState;
+  gpus: string[];
+  startedAt?: number;
+  transfers: Partial<Record<TransferStage, TransferReport>>;
 }
 
 /** Runs jobs: `handle()` deliveries after `start()`, `stop(deadlineMs)` to drain. */
@@ -179,6 +202,19 @@ export class JobRunner {
     };
   }
 
+  /** Queued and running jobs, oldest first. */
+  activeJobs(): ActiveJob[] {
+    return [...this.#active.entries()].map(([jobId, a]) => ({
+      jobId,
+      attempt: a.attempt,
+      image: a.job.imageName,
+      stage: a.stage ?? "validated",
+      gpus: a.gpus ?? [],
+      startedAt: a.startedAt,
+      transfers: Object.fromEntries(a.transfers),
+    }));
+  }
+
   /** Handles one job message. Synchronous up to the executor call, so duplicates cannot race each other. */
   handle(delivery: Delivery): void {
     let parsed;
@@ -265,7 +301,7 @@ export class JobRunner {
       job,
       (a) => this.#status(job.jobId, a, "processing", { stage: "validated" }),
     );
-    this.#active.set(job.jobId, { job, attempt, controller: new AbortController(), deliveries: [delivery] });
+    this.#active.set(job.jobId, newActive(job, attempt, [delivery]));
     this.#scheduler.enqueue(job.jobId, gpus);
     log.info("Job accepted", { attempt, image: job.imageName, gpus, signer: job.signer });
     this.#outbox.kick();
@@ -298,7 +334,7 @@ export class JobRunner {
         this.#finish(rec.jobId, this.#status(rec.jobId, rec.attempt, "failed", { reason: "agent_restart", ...plan }));
         continue;
       }
-      const active: Active = { job: rec.job!, attempt: rec.attempt, controller: new AbortController(), deliveries: [] };
+      const active = newActive(rec.job!, rec.attempt, []);
       if (plan.kind === "queue") {
         const gpus = this.#scheduler.gpusFor(rec.job!.gpus);
         if (this.#scheduler.check(gpus) === "too_many_gpus") {
@@ -475,6 +511,9 @@ export class JobRunner {
     let outcome: JobOutcome;
     try {
       if (!resume) this.#journal.markStarted(jobId, gpuUuids);
+      active.gpus = gpuUuids;
+      active.startedAt = Date.now();
+      active.stage = this.#stateOf(jobId);
       log.info("Job started", { gpus: gpuUuids, ...(resume ? { resume } : {}) });
       outcome = await this.#executor.execute(active.job, {
         attempt: active.attempt,
@@ -482,10 +521,14 @@ export class JobRunner {
         signal,
         resume,
         progress: (stage) => {
-          this.#journal.setState(jobId, stage);
+          // The stage and the status that announces it, in one journal write, before the stage's side effect.
+          this.#journal.setState(jobId, stage, this.#status(jobId, active.attempt, "processing", { stage }));
+          active.stage = stage;
           log.info("Job stage", { stage });
+          this.#outbox.kick();
           return Promise.resolve();
         },
+        transfer: (stage, report) => this.#transfer(jobId, active, stage, report),
       });
     } catch (error) {
       const full = isDiskFull(error);
@@ -517,6 +560,38 @@ export class JobRunner {
     }
     for (const l of this.#slotListeners) l();
     this.#pump();
+  }
+
+  /**
+   * A transfer's progress: kept for the status page, and published as a `processing` status with `progress` at most
+   * every `progressStatusIntervalMs` per stage — straight to the sink, not journaled (a lost one is replaced by the
+   * next), and only while the outbox is empty, so it never overtakes the status that opened its stage.
+   */
+  #transfer(jobId: string, active: Active, stage: TransferStage, report: TransferReport): void {
+    if (report.done) active.transfers.delete(stage);
+    else active.transfers.set(stage, report);
+    const now = Date.now();
+    const interval = this.#opts.progressStatusIntervalMs ?? 2000;
+    if (report.done || now - (active.published.get(stage) ?? 0) < interval) return;
+    if (!this.#sink.connected || this.#journal.unsentCount() > 0) return;
+    active.published.set(stage, now);
+    const status = this.#status(jobId, active.attempt, "processing", {
+      stage,
+      extra: {
+        progress: {
+          bytes: report.bytes,
+          ...(report.total !== undefined ? { total_bytes: report.total } : {}),
+          bytes_per_second: Math.round(report.bytesPerSecond),
+        },
+      },
+    });
+    const entry = {
+      ...unjournaledEntry(status),
+      msgId: `${jobId}:${active.attempt}:processing:${stage}:${report.bytes}`,
+    };
+    this.#sink.publish(entry).catch((error) => {
+      this.#log.debug("Progress status not published", { job_id: jobId, stage, error: error as Error });
+    });
   }
 
   #stateOf(jobId: string): JobState | undefined {
@@ -589,4 +664,8 @@ export class JobRunner {
     const message = more.message === undefined ? undefined : this.#log.redactor.text(more.message);
     return buildStatus({ agentAddress: this.#address, jobId, status, attempt, ...more, message });
   }
+}
+
+function newActive(job: Job, attempt: number, deliveries: Delivery[]): Active {
+  return { job, attempt, controller: new AbortController(), deliveries, transfers: new Map(), published: new Map() };
 }

@@ -421,3 +421,49 @@ Deno.test("draining: held jobs go on, a new job is given back to a redelivering 
   await until(() => h.executor.started("refused"), "the same job, taken after undrain");
   h.executor.release("refused");
 });
+
+Deno.test("runner: each stage is announced once, journaled before it starts; transfer progress goes out at a bounded rate", async () => {
+  await using h = harness({ progressStatusIntervalMs: 100 });
+  h.executor.uploading.add("staged");
+  h.runner.handle(delivery({ job_id: "staged", image_name: "busybox" }));
+  await until(() => h.runner.activeJobs()[0]?.stage === "uploading", "the uploading stage");
+  const journaled = h.journal.get("staged");
+  assert.equal(journaled?.state, "uploading");
+  const ctx = h.executor.calls[0].ctx;
+  await until(() => h.runner.unsentStatuses === 0, "the stage statuses to go out");
+
+  // 1 s of reports every 5 ms: the page sees the latest, the bus at most one per 100 ms.
+  const total = 10_000_000;
+  const started = Date.now();
+  let bytes = 0;
+  while (Date.now() - started < 1000) {
+    bytes += 40_000;
+    ctx.transfer!("uploading", { bytes, total, bytesPerSecond: 8e6, done: false });
+    await new Promise((r) => setTimeout(r, 5));
+  }
+  const elapsed = Date.now() - started;
+  const active = h.runner.activeJobs();
+  assert.deepEqual(active.map((a) => [a.jobId, a.stage, a.transfers.uploading?.bytes]), [[
+    "staged",
+    "uploading",
+    bytes,
+  ]]);
+  const progress = h.sink.of("staged").filter((s) => (s as { progress?: unknown }).progress !== undefined);
+  assert.ok(progress.length >= 5, `progress statuses went out (${progress.length})`);
+  assert.ok(
+    progress.length <= Math.ceil(elapsed / 100) + 1,
+    `at most one per 100 ms (${progress.length} in ${elapsed} ms)`,
+  );
+  const first = progress[0] as StatusMessage & { progress: { bytes: number; total_bytes: number } };
+  assert.equal(first.stage, "uploading");
+  assert.equal(first.progress.total_bytes, total);
+  const seen = progress.map((s) => (s as unknown as { progress: { bytes: number } }).progress.bytes);
+  assert.deepEqual(seen, [...seen].sort((a, b) => a - b), "bytes only grow");
+
+  ctx.transfer!("uploading", { bytes: total, total, bytesPerSecond: 8e6, done: true });
+  assert.equal(h.runner.activeJobs()[0].transfers.uploading, undefined, "a finished transfer leaves the page");
+  h.executor.release("staged");
+  await until(() => h.sink.final("staged")?.status === "completed", "completion");
+  const stages = h.sink.of("staged").filter((s) => s.status === "processing" && !("progress" in s)).map((s) => s.stage);
+  assert.deepEqual(stages, ["validated", "running", "uploading"], "each stage once, in order");
+});

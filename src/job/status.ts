@@ -75,9 +75,13 @@ export function buildStatus<S extends WireStatus>(input: StatusInput<S>): Status
   return msg;
 }
 
-/** The JetStream dedupe id of a status: `<job_id>:<attempt>:<status>`. */
-export function statusMsgId(jobId: string, attempt: number, status: WireStatus): string {
-  return `${jobId}:${attempt}:${status}`;
+/**
+ * The JetStream dedupe id of a status: `<job_id>:<attempt>:<status>`, and `<job_id>:<attempt>:processing:<stage>` for
+ * the status that opens a stage after acceptance (each stage's status is a status of its own, published once).
+ */
+export function statusMsgId(jobId: string, attempt: number, status: WireStatus, stage?: string): string {
+  const opens = status === "processing" && stage !== undefined && stage !== "validated";
+  return opens ? `${jobId}:${attempt}:processing:${stage}` : `${jobId}:${attempt}:${status}`;
 }
 
 /** A status's timings from its journal record: received, started and finished (now), and the queued and run spans. */

@@ -17,6 +17,18 @@ export type JobState = typeof JOB_STATES[number];
 /** The stages an executor reports through `progress()`. */
 export type JobStage = "fetching_input" | "pulling_image" | "running" | "uploading";
 
+/** The stages that move bytes, whose progress an executor reports through `transfer()`. */
+export type TransferStage = Exclude<JobStage, "running">;
+
+/** One progress report of a stage's transfer. */
+export interface TransferReport {
+  bytes: number;
+  total?: number;
+  bytesPerSecond: number;
+  /** The last report of this transfer. */
+  done: boolean;
+}
+
 /** Whether a state is terminal. */
 export function isTerminal(state: JobState): state is "completed" | "failed" {
   return state === "completed" || state === "failed";
@@ -68,6 +80,11 @@ export interface ExecutionContext {
   signal: AbortSignal;
   /** Records the stage in the journal; call it (and await it) before the stage's side effect. */
   progress(stage: JobStage): Promise<void>;
+  /**
+   * Progress of a stage's transfer (input download, image pull, output upload), as often as the executor likes: the
+   * runner publishes it at a bounded rate (a `processing` status with `progress`) and shows it on the status page.
+   */
+  transfer?(stage: TransferStage, report: TransferReport): void;
   /**
    * Set when an earlier process left this attempt unfinished past the point of no return (see resume.ts): finish it —
    * re-attach to its container, or upload the output it left — instead of starting it again.

@@ -161,3 +161,22 @@ export function terminalProgressSink(write: (text: string) => void): ProgressSin
     write(`\r${line}${pad}${r.done ? "\n" : ""}`);
   };
 }
+
+/** A sink that passes a report on at most every `intervalMs` (and always the last one). */
+export function throttledSink(sink: ProgressSink, intervalMs: number, now = () => performance.now()): ProgressSink {
+  let last = -Infinity;
+  return (r) => {
+    const t = now();
+    if (!r.done && t - last < intervalMs) return;
+    last = t;
+    sink(r);
+  };
+}
+
+/** A sink that gives every report to each of `sinks`. */
+export function fanOutSink(...sinks: (ProgressSink | undefined)[]): ProgressSink {
+  const all = sinks.filter((s) => s !== undefined);
+  return (r) => {
+    for (const s of all) s(r);
+  };
+}

@@ -1,5 +1,13 @@
 import assert from "node:assert/strict";
-import { describeProgress, formatBytes, type ProgressReport, terminalProgressSink, TransferProgress } from "./mod.ts";
+import {
+  describeProgress,
+  fanOutSink,
+  formatBytes,
+  type ProgressReport,
+  terminalProgressSink,
+  throttledSink,
+  TransferProgress,
+} from "./mod.ts";
 
 Deno.test("progress reports at most once per interval while bytes move, and once at the end", () => {
   let now = 0;
@@ -69,4 +77,31 @@ Deno.test("a restarted attempt counts from zero again, and onBytes is not given 
   p.done();
   assert.equal(reports.at(-1)!.bytes, 450, "the final report is the last attempt's count");
   assert.equal(moved.reduce((a, b) => a + b, 0), 450);
+});
+
+Deno.test("one transfer feeds a terminal line often and the log rarely: throttled and fanned-out sinks", () => {
+  let now = 0;
+  const log: number[] = [];
+  const tty: string[] = [];
+  const sink = fanOutSink(
+    throttledSink((r) => log.push(r.bytes), 5000, () => now),
+    terminalProgressSink((t) => tty.push(t)),
+    undefined,
+  );
+  const report = (bytes: number, done = false): ProgressReport => ({
+    label: "pulling image",
+    bytes,
+    total: 10_240,
+    bytesPerSecond: 1024,
+    elapsedMs: now,
+    done,
+  });
+  for (let i = 1; i <= 10; i++) {
+    now = i * 1000;
+    sink(report(i * 1024, i === 10));
+  }
+  assert.deepEqual(log, [1024, 6144, 10_240], "the log: the first, one per 5 s, and the last");
+  assert.equal(tty.length, 10, "the terminal: every report");
+  assert.ok(tty.slice(0, 9).every((t) => t.startsWith("\r") && !t.endsWith("\n")));
+  assert.match(tty[9], /^\rpulling image: .*100%.*\n$/);
 });

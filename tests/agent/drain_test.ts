@@ -1,10 +1,11 @@
 /**
  * `drain` / `undrain` against the running agent through DATA_DIR/control: a draining node refuses new jobs
- * ("draining"), says so in /readyz and presence, stays drained across a restart, and takes jobs again after
+ * ("draining"), says so in /readyz, presence, /status.json and the status page (in Chromium), stays drained across a restart, and takes jobs again after
  * `undrain`; with no agent running, `drain` says so and exits 1.
  */
 import assert from "node:assert/strict";
 import { AgentProcess } from "../support/agent_process.ts";
+import { chromiumMissing, dumpDom, parseDom } from "../support/browser.ts";
 import { dockerMissing } from "../support/docker.ts";
 import { LocalNetwork } from "../support/local_network.ts";
 import { natsServerMissing } from "../support/nats_server.ts";
@@ -13,6 +14,7 @@ import { httpGet, StatusWatch, waitUntil } from "./helpers.ts";
 
 const ready = serviceAvailable("dockerd", await dockerMissing()) &&
   serviceAvailable("nats-server", natsServerMissing());
+const browser = ready && serviceAvailable("chromium", chromiumMissing());
 const MAIN = new URL("../../src/main.ts", import.meta.url).pathname;
 
 async function cli(env: Record<string, string>, command: string) {
@@ -53,6 +55,16 @@ Deno.test({
         await watch.dispatch(net.agentAddress, job("while-draining"));
         const refused = await watch.terminal("while-draining", 30_000);
         assert.deepEqual([refused.status, refused.reason, refused.message], ["failed", "rejected", "draining"]);
+        const status = JSON.parse((await httpGet(env.HTTP_ADDR, "/status.json")).text);
+        assert.equal(status.phase, "draining");
+        assert.equal(status.node.address, net.agentAddress);
+        assert.equal(status.node.registered, true);
+        assert.deepEqual(status.jobs.recent, [], "a job refused while draining is answered, not journaled");
+        if (browser) {
+          const page = parseDom(await dumpDom(`http://${env.HTTP_ADDR}/`));
+          assert.equal(page.getElementById("phase")?.textContent, "draining");
+          assert.equal(page.getElementById("node-address")?.textContent, net.agentAddress);
+        }
         agent.signal("SIGTERM");
         assert.equal((await agent.exit()).code, 0, agent.tail());
       }
@@ -70,7 +82,18 @@ Deno.test({
       assert.equal(undrained.code, 0, undrained.stderr);
       assert.match(undrained.stdout, /^taking jobs again/);
       await watch.dispatch(net.agentAddress, job("after-undrain"));
-      assert.equal((await watch.terminal("after-undrain", 60_000)).status, "completed");
+      const done = await watch.terminal("after-undrain", 60_000);
+      assert.equal(done.status, "completed");
+      const serving = JSON.parse((await httpGet(env.HTTP_ADDR, "/status.json")).text);
+      assert.equal(serving.phase, "serving");
+      const [last] = serving.jobs.recent;
+      assert.deepEqual([last.job_id, last.state, last.output_cid], ["after-undrain", "completed", done.output_cid]);
+      assert.ok(last.duration_s > 0 && last.duration_s < 60, `duration ${last.duration_s}`);
+      if (browser) {
+        const page = parseDom(await dumpDom(`http://${env.HTTP_ADDR}/`));
+        assert.equal(page.getElementById("phase")?.textContent, "serving");
+        assert.match(page.getElementById("recent")?.textContent ?? "", /after-undrain\s*completed/);
+      }
       agent.signal("SIGTERM");
       assert.equal((await agent.exit()).code, 0, agent.tail());
     } finally {

@@ -20,6 +20,7 @@ import { serviceAvailable } from "../support/service.ts";
 import { AGENT, DISPATCHER, FakeExecutor, sleep, StatusWatcher, TEST_JS, TestAgent } from "../bus/helpers.ts";
 import { startCutProxy } from "./cut_proxy.ts";
 import { dockerSpecChecks } from "../../src/docker/mod.ts";
+import { JobLogPublisher, jobLogSubject } from "../../src/bus/mod.ts";
 
 const HAVE_NATS = serviceAvailable("nats-server", natsServerMissing());
 const JWT = "dev-local-jwt-submit-follow-test-0000000000";
@@ -237,6 +238,53 @@ Deno.test({
     const follow = start(followCommand, env, {}, ["through-a-cut"]);
     assert.equal(await follow.code, SUBMIT_EXIT.completed, text(follow));
     assert.ok(follow.out.some((l) => /processing +accepted by the agent/.test(l)), text(follow));
+  },
+});
+
+Deno.test({
+  name: "submit prints the job's live output as it comes, stdout and stderr marked, and the truncation; --no-logs not",
+  ignore: !HAVE_NATS,
+  sanitizeOps: false,
+  sanitizeResources: false,
+  async fn() {
+    await using nats = await NatsServer.start({ jetstream: false });
+    await using agent = await TestAgent.start({ servers: [nats.url], executor: new FakeExecutor(4000) });
+    const env = { NATS_URL: nats.url };
+    const jobId = "with-output";
+    const submit = start(submitCommand, env, { image: "busybox", agent: AGENT.address, "job-id": jobId });
+    await submit.printed(/processing +accepted by the agent/);
+    const quiet = start(followCommand, env, { "no-logs": true }, [jobId]);
+    await quiet.printed(/^Waiting for the statuses of with-output/);
+
+    // As the agent does: whole lines, batched; the cap cuts the third line and ends with the marker.
+    const nc = agent.conn.nc;
+    const subject = jobLogSubject(jobId);
+    nc.publish(subject, "not json");
+    nc.publish(subject, JSON.stringify({ job_id: jobId, stream: "stdout" })); // no data
+    nc.publish(subject, JSON.stringify({ job_id: "another-job", seq: 0, stream: "stdout", data: "elsewhere\n" }));
+    const stream = new JobLogPublisher((s, d) => nc.publish(s, d), { maxBytes: 80, flushIntervalMs: 10 })
+      .open(jobId, 1);
+    stream.line("stdout", "hello from the job");
+    stream.line("stderr", "warning: disk is slow");
+    stream.line("stdout", "x".repeat(100));
+    stream.close();
+    assert.equal(stream.published, 3);
+    await submit.printed(/job output truncated/);
+
+    assert.equal(await submit.code, SUBMIT_EXIT.completed, text(submit));
+    assert.equal(await quiet.code, SUBMIT_EXIT.completed, text(quiet));
+    const output = submit.out.filter((l) => /^ {2}[│!…] /.test(l));
+    assert.deepEqual(output, [
+      "  │ hello from the job",
+      "  ! warning: disk is slow",
+      "  … job output truncated: 101 bytes not streamed (JOB_LOG_STREAM_MAX_BYTES)",
+    ], text(submit));
+    const first = submit.out.indexOf(output[0]);
+    assert.ok(first > submit.out.findIndex((l) => /processing +accepted/.test(l)), "in the timeline, as it came");
+    assert.ok(first < submit.out.findIndex((l) => / completed +output /.test(l)), text(submit));
+    assert.ok(!text(submit).includes("elsewhere"), "another job's output is not shown");
+    assert.ok(quiet.out.some((l) => / completed +output /.test(l)), text(quiet));
+    assert.ok(!quiet.out.some((l) => /^ {2}[│!…] /.test(l)), `--no-logs prints no output:\n${text(quiet)}`);
   },
 });
 

@@ -37,6 +37,21 @@ export class FakeExecutor implements JobExecutor {
   }
 }
 
+/** The statuses of a job that ran through every stage to completion, as {@linkcode stageKeys} writes them. */
+export const STAGED_COMPLETION = [
+  "processing:validated",
+  "processing:fetching_input",
+  "processing:pulling_image",
+  "processing:running",
+  "processing:uploading",
+  "completed",
+];
+
+/** `status` or `processing:<stage>` per status, in order. */
+export function stageKeys(statuses: StatusMessage[]): string[] {
+  return statuses.map((s) => s.stage ? `${s.status}:${s.stage}` : s.status);
+}
+
 /** Collects statuses from a core subscription on the status subject. */
 export class StatusWatcher implements AsyncDisposable {
   readonly seen: StatusMessage[] = [];

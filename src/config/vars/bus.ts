@@ -90,6 +90,15 @@ export const busVars = {
     doc: "Subject job statuses are published on.",
     group: "NATS",
   }),
+  jobLogStreamMaxBytes: withDefault({
+    env: "JOB_LOG_STREAM_MAX_BYTES",
+    schema: byteSize(0),
+    default: "1MiB",
+    example: "16MiB",
+    doc: "Job output published live on `jobs.logs.<job_id>` per job; beyond it a `truncated` marker ends the stream. " +
+      "`0` publishes none.",
+    group: "NATS",
+  }),
   jobIntake: withDefault({
     env: "JOB_INTAKE",
     schema: oneOf(["core", "jetstream"] as const),
