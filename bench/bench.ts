@@ -16,6 +16,7 @@ import { AgentProcess } from "../tests/support/agent_process.ts";
 import { DOCKER_HOST } from "../tests/support/docker.ts";
 import { DEV_PINATA_JWT, LocalNetwork } from "../tests/support/local_network.ts";
 import { StatusWatch } from "../tests/agent/helpers.ts";
+import { Inspector, summary } from "./cpu_profile.ts";
 
 const args = parseArgs({
   args: Deno.args,
@@ -25,6 +26,10 @@ const args = parseArgs({
     idle: { type: "string", default: "60" },
     "storage-size": { type: "string", default: "64MiB" },
     only: { type: "string", default: "P1,P2,P3,P5" },
+    /** V8 flags for the agent process (DENO_V8_FLAGS), to compare heap settings. */
+    "v8-flags": { type: "string" },
+    /** Writes a CPU profile of the agent during P2 (V8 inspector) to this path and prints its top functions. */
+    "cpu-profile": { type: "string" },
   },
 });
 const only = new Set(args.values.only!.split(",").map((s) => s.trim().toUpperCase()));
@@ -65,10 +70,25 @@ await using net = await LocalNetwork.start();
 const dataDir = await Deno.makeTempDir({ prefix: "lamda-bench-" });
 const work = await Deno.makeTempDir({ prefix: "lamda-bench-work-" });
 try {
+  const agentEnv = net.agentEnv(dataDir, { LOG_LEVEL: "info", CPU_ONLY_SLOTS: "4", MAX_CONCURRENT_JOBS: "4" });
+  const v8 = args.values["v8-flags"];
+  const profilePath = args.values["cpu-profile"];
+  const inspectAt = `127.0.0.1:${9300 + Math.floor(Math.random() * 600)}`;
   await using agent = AgentProcess.start({
-    env: net.agentEnv(dataDir, { LOG_LEVEL: "info", CPU_ONLY_SLOTS: "4", MAX_CONCURRENT_JOBS: "4" }),
+    env: agentEnv,
+    denoEnv: v8 ? { DENO_V8_FLAGS: v8 } : undefined,
+    permissions: profilePath ? ["-A", `--inspect=${inspectAt}`] : undefined,
   });
+  await using inspector = profilePath ? await Inspector.connect(inspectAt) : undefined;
   await agent.ready();
+  const pid = agent.child.pid;
+  const hz = 100;
+  /** The agent's CPU seconds so far (utime + stime, fields 14 and 15 of /proc/<pid>/stat). */
+  const cpu = () => {
+    const f = Deno.readTextFileSync(`/proc/${pid}/stat`).split(") ")[1].split(" ");
+    return (Number(f[11]) + Number(f[12])) / hz;
+  };
+  const rss = () => Number(/VmRSS:\s+(\d+)/.exec(Deno.readTextFileSync(`/proc/${pid}/status`))?.[1]) / 1024;
   await using watch = await StatusWatch.open(net.nats.url);
   const input = await net.addFile("input", "benchmark input\n");
   let seq = 0;
@@ -76,11 +96,40 @@ try {
   const agentJob = async (job: Record<string, unknown>) => {
     const id = `bench-${Date.now()}-${++seq}`;
     const t0 = performance.now();
+    const sentAt = Date.now();
     await watch.dispatch(net.agentAddress, { job_id: id, image_name: net.image, ...job });
     const s = await watch.terminal(id, 300_000);
+    const arrivedAt = Date.now();
     if (s.status !== "completed") throw new Error(`bench job failed: ${JSON.stringify(s)}`);
-    return { ms: performance.now() - t0, runMs: Number(s.run_ms ?? NaN) };
+    const t = s.timings as { received_at: string; finished_at: string };
+    return {
+      id,
+      ms: performance.now() - t0,
+      runMs: Number(s.run_ms ?? NaN),
+      // Wall clock, same host: dispatch → the agent's receipt; the final status's time → its arrival here.
+      inMs: Date.parse(t.received_at) - sentAt,
+      outMs: arrivedAt - Date.parse(t.finished_at),
+    };
   };
+
+  /** Median milliseconds per step of the given jobs, from their `Job finished` log lines (`timing`). */
+  const stepMedians = async (ids: string[]) => {
+    const want = new Set(ids);
+    const finished = () =>
+      agent.records().filter((r) => r.msg === "Job finished" && want.has(r.job_id as string) && r.timing);
+    for (let i = 0; i < 50 && finished().length < ids.length; i++) await new Promise((r) => setTimeout(r, 100));
+    const steps = new Map<string, number[]>();
+    const perJob = new Map<string, Record<string, number>>();
+    for (const r of finished()) {
+      perJob.set(r.job_id as string, r.timing as Record<string, number>);
+      for (const [k, v] of Object.entries(r.timing as Record<string, number>)) steps.set(k, [...steps.get(k) ?? [], v]);
+    }
+    return { medians: Object.fromEntries([...steps].map(([k, v]) => [k, pct(v, 50)])), perJob };
+  };
+  /** Steps inside or beside another: the input fetch and the image pull (in `prepare`), the removal (beside `upload`). */
+  const NESTED = new Set(["input", "image", "execute_total", "remove"]);
+  const stepSum = (t: Record<string, number> | undefined) =>
+    Object.entries(t ?? {}).filter(([k]) => !NESTED.has(k)).reduce((sum, [, v]) => sum + v, 0);
 
   /** The same work with the plain tools: curl the input, docker run --rm, curl the output up. */
   const plainJob = async () => {
@@ -123,7 +172,7 @@ try {
     const n = Number(args.values.p1);
     await agentJob({ input_file_cid: input, command: ["/bin/sh", "-c", TRIVIAL] }); // warm-up
     await plainJob();
-    const a: { ms: number; runMs: number }[] = [];
+    const a: { id: string; ms: number; runMs: number; inMs: number; outMs: number }[] = [];
     const p: { ms: number; runMs: number }[] = [];
     for (let i = 0; i < n; i++) {
       a.push(await agentJob({ input_file_cid: input, command: ["/bin/sh", "-c", TRIVIAL] }));
@@ -147,38 +196,80 @@ try {
       ],
       ["P1 agent overhead p50/p95 (ms)", `${pct(overhead, 50).toFixed(0)} / ${pct(overhead, 95).toFixed(0)}`, "", ""],
     );
+    // Where one job's time goes, as the agent measured it (docs/performance.md explains each step).
+    const { medians: steps, perJob } = await stepMedians(a.map((x) => x.id));
+    (results.P1 as Record<string, unknown>).steps = steps;
+    for (const [k, v] of Object.entries(steps)) {
+      table.push([`  P1 step ${NESTED.has(k) ? "  " : ""}${k} p50 (ms)`, v.toFixed(1), "", ""]);
+    }
+    const outside = a.map((x) => x.ms - stepSum(perJob.get(x.id)));
+    table.push(
+      ["  P1 dispatch → agent, p50 (ms)", pct(a.map((x) => x.inMs), 50).toFixed(1), "", ""],
+      ["  P1 final status → dispatcher, p50 (ms)", pct(a.map((x) => x.outMs), 50).toFixed(1), "", ""],
+      ["  P1 outside the steps, per job p50 (ms)", pct(outside, 50).toFixed(1), "", ""],
+    );
   }
 
   if (only.has("P2")) {
     const n = Number(args.values.p2);
     const cmd = ["/bin/sh", "-c", "echo ok > /output/o"];
+    const rss0 = rss();
+    await inspector?.start();
+    const cpu0 = cpu();
     const t0 = performance.now();
-    await Promise.all(Array.from({ length: n }, () => agentJob({ command: cmd })));
+    const burst = await Promise.all(Array.from({ length: n }, () => agentJob({ command: cmd })));
     const agentS = (performance.now() - t0) / 1000;
+    const cpuPerJobMs = ((cpu() - cpu0) / n) * 1000;
+    if (inspector && profilePath) {
+      const profile = await inspector.stop();
+      await Deno.writeTextFile(profilePath, JSON.stringify(profile));
+      console.log(`CPU profile of the agent during P2: ${profilePath}; top functions by self time:`);
+      for (const f of summary(profile, 30)) {
+        console.log(`  ${f.ms.toFixed(0).padStart(6)} ms ${(100 * f.share).toFixed(1).padStart(5)} %  ${f.name}`);
+      }
+    }
+    // RSS once the burst is over and the heap had a moment to shrink.
+    await new Promise((r) => setTimeout(r, 3000));
+    const rssAfter = rss();
+    const scrape = await (await fetch(`http://${agentEnv.HTTP_ADDR}/metrics`)).text();
+    const memory = Object.fromEntries(
+      [...scrape.matchAll(/^lamda_process_memory_bytes\{kind="(\w+)"\} (\d+)/gm)].map((
+        m,
+      ) => [m[1], Number(m[2]) / 2 ** 20]),
+    );
+    console.log("agent memory after P2 (MiB):", JSON.stringify(memory));
+    const p2steps = (await stepMedians(burst.map((b) => b.id))).medians;
     const t1 = performance.now();
     await sh("sh", [
       "-c",
       `seq ${n} | xargs -P4 -I{} ${DOCKER} run --rm --network none ${net.image} /bin/sh -c 'echo ok > /tmp/o'`,
     ]);
     const plainS = (performance.now() - t1) / 1000;
-    results.P2 = { n, agentJobsPerS: n / agentS, plainJobsPerS: n / plainS, ratio: plainS / agentS };
+    results.P2 = {
+      n,
+      agentJobsPerS: n / agentS,
+      plainJobsPerS: n / plainS,
+      ratio: plainS / agentS,
+      agentCpuPerJobMs: cpuPerJobMs,
+      rssBeforeMb: rss0,
+      rssAfterMb: rssAfter,
+      steps: p2steps,
+    };
     table.push([
       `P2 ${n} jobs, 4 slots (jobs/s)`,
       (n / agentS).toFixed(2),
       (n / plainS).toFixed(2),
       `ratio ${(plainS / agentS).toFixed(2)}`,
-    ]);
+    ], [
+      `  P2 agent CPU per job (ms)`,
+      cpuPerJobMs.toFixed(1),
+      "",
+      "",
+    ], [`  P2 RSS before / after ${n} jobs (MB)`, `${rss0.toFixed(0)} / ${rssAfter.toFixed(0)}`, "", ""]);
   }
 
   if (only.has("P5")) {
     const secs = Number(args.values.idle);
-    const pid = agent.child.pid;
-    const hz = 100;
-    const cpu = () => {
-      const f = Deno.readTextFileSync(`/proc/${pid}/stat`).split(") ")[1].split(" ");
-      return (Number(f[11]) + Number(f[12])) / hz; // utime + stime, fields 14 and 15
-    };
-    const rss = () => Number(/VmRSS:\s+(\d+)/.exec(Deno.readTextFileSync(`/proc/${pid}/status`))?.[1]) / 1024;
     const samples: number[] = [];
     const c0 = cpu();
     for (let i = 0; i < secs; i++) {

@@ -12,6 +12,7 @@
 import { parseArgs } from "node:util";
 import { readConfig } from "../src/cli/main.ts";
 import { AGENT_PERMISSION_SET, permissionFlags, permissionSetToFlags, shellLine } from "../src/permissions/mod.ts";
+import { AGENT_V8_FLAGS_ARG } from "../src/runtime_flags.ts";
 
 /** The release targets: Linux for nodes, macOS for the client commands (status, verify-receipt, permissions). */
 export const TARGETS = [
@@ -67,7 +68,17 @@ async function main(args: string[]): Promise<number> {
     const output = `${values.out}/lamda-node-agent-${target}`;
     // --quiet is baked into the binary as its log level: without it the binary prints Deno's own notices at every
     // start (`Info Failed to resolve 'nvidia-smi' for allow-run` on a host without nvidia-smi on PATH).
-    const cmd = ["compile", "--quiet", ...flags, "--target", target, "--output", output, "src/main.ts"];
+    const cmd = [
+      "compile",
+      "--quiet",
+      AGENT_V8_FLAGS_ARG,
+      ...flags,
+      "--target",
+      target,
+      "--output",
+      output,
+      "src/main.ts",
+    ];
     console.error(`deno ${shellLine(cmd)}`);
     const result = await new Deno.Command(Deno.execPath(), { args: cmd, stdout: "piped", stderr: "piped" }).output();
     const text = new TextDecoder().decode(result.stdout) + new TextDecoder().decode(result.stderr);

@@ -9,6 +9,7 @@ import {
   checkCudaRequirement,
   classifyError,
   containerEnv,
+  type ContainerOutcome,
   createJobDirs,
   CudaUnsupportedError,
   type DockerEngine,
@@ -28,6 +29,7 @@ import {
   terminalProgressSink,
   throttledSink,
 } from "../log/mod.ts";
+import { timed } from "../timing.ts";
 import {
   type InputLease,
   type Storage,
@@ -105,8 +107,13 @@ export class PipelineExecutor implements JobExecutor {
     // Before the first await: a re-attached container may mount a cache entry, which no other job may evict meanwhile.
     const held = ctx.resume === "reattach" && job.inputFileCid ? storage.holdInput(job.inputFileCid) : undefined;
     const live = ctx.resume === "upload" ? undefined : this.#deps.liveLogs?.open(job.jobId, ctx.attempt);
+    let run: ContainerOutcome | undefined;
     try {
-      dirs = await createJobDirs(jobsDir, job.jobId, ctx.attempt, { fresh: ctx.resume === undefined });
+      dirs = await timed(
+        ctx.times,
+        "dirs",
+        () => createJobDirs(jobsDir, job.jobId, ctx.attempt, { fresh: ctx.resume === undefined }),
+      );
       if (ctx.resume === "upload") {
         log.info("Resuming the upload of an output left by an earlier run");
         const upload = await this.#resumeUpload(job, dirs.output, ctx, log);
@@ -114,13 +121,12 @@ export class PipelineExecutor implements JobExecutor {
         return await this.#completed(job, ctx, upload, undefined, startedAt);
       }
       let image: ImageInfo | undefined;
-      let run;
       if (ctx.resume === "reattach") {
         run = await docker.resume(job.jobId, { signal, onLine: live?.line.bind(live) });
         if (!run) return agentRestart("the job's container was gone after the agent restarted");
         log.info("Re-attached to the job's container after a restart", { ok: run.ok });
       } else {
-        ({ imageLease, lease } = await this.#prepare(job, dirs.input, ctx, log));
+        ({ imageLease, lease } = await timed(ctx.times, "prepare", () => this.#prepare(job, dirs!.input, ctx, log)));
         image = imageLease.info;
         await ctx.progress("running");
         run = await docker.run({
@@ -135,7 +141,7 @@ export class PipelineExecutor implements JobExecutor {
           outputPath: job.outputPath,
           resources: job.resources,
           timeoutSeconds: job.timeoutSeconds,
-        }, { signal, onLine: live?.line.bind(live) });
+        }, { signal, onLine: live?.line.bind(live), times: ctx.times, deferRemove: true });
       }
       // Whatever the outcome: the container's output is all there is.
       live?.close();
@@ -150,12 +156,13 @@ export class PipelineExecutor implements JobExecutor {
       }
       await ctx.progress("uploading");
       const t0 = performance.now();
-      const upload = await storage.uploadOutput(dirs.output, {
-        jobId: job.jobId,
-        agentAddress: this.#deps.agentAddress,
-        signal,
-        ...this.#transfer("upload", log, ctx),
-      });
+      const upload = await timed(ctx.times, "upload", () =>
+        storage.uploadOutput(dirs!.output, {
+          jobId: job.jobId,
+          agentAddress: this.#deps.agentAddress,
+          signal,
+          ...this.#transfer("upload", log, ctx),
+        }));
       metrics?.transferTime("upload", (performance.now() - t0) / 1000);
       return await this.#completed(job, ctx, upload, image, startedAt, run.durationMs);
     } catch (error) {
@@ -164,13 +171,18 @@ export class PipelineExecutor implements JobExecutor {
       return failure;
     } finally {
       live?.close();
-      // The container is gone by now (run removes it on every outcome): the cache entry may be evicted again.
+      // The removal overlapped the upload; once the container is gone the cache entry may be evicted again.
+      await run?.removed;
       lease?.release();
       held?.();
       imageLease?.release();
       // Images unused now may go (watermarks, cap); never delays the job's status.
       void this.#deps.images.collect("job").catch((error) => log.warn("Image collection failed", { error }));
-      if (dirs) await removeJobDirs(dirs).catch((error) => log.warn("Cannot remove job directories", { error }));
+      if (dirs) {
+        const t0 = performance.now();
+        await removeJobDirs(dirs).catch((error) => log.warn("Cannot remove job directories", { error }));
+        ctx.times?.since("cleanup", t0);
+      }
     }
   }
 
@@ -186,8 +198,9 @@ export class PipelineExecutor implements JobExecutor {
     log: Logger,
   ): Promise<{ imageLease: ImageLease; lease?: InputLease }> {
     const cid = job.inputFileCid;
-    if (cid) await ctx.progress("fetching_input");
-    await ctx.progress("pulling_image");
+    // Both stages start now: one journal write announces both.
+    if (cid) await ctx.progress("fetching_input", "pulling_image");
+    else await ctx.progress("pulling_image");
     const stop = new AbortController();
     const signal = AbortSignal.any([ctx.signal, stop.signal]);
     let failed: { error: unknown } | undefined;
@@ -198,22 +211,25 @@ export class PipelineExecutor implements JobExecutor {
       }
       throw error;
     };
-    const input = cid ? this.#input(cid, inputDir, signal, log, ctx).catch(failFirst) : Promise.resolve(undefined);
+    const input = cid
+      ? timed(ctx.times, "input", () => this.#input(cid, inputDir, signal, log, ctx)).catch(failFirst)
+      : Promise.resolve(undefined);
     const pull = (async () => {
       const t0 = performance.now();
-      const imageLease = await this.#deps.images.acquire(job.imageName, {
-        signal,
-        jobId: job.jobId,
-        onProgress: ctx.transfer && ((p) => {
-          const seconds = (performance.now() - t0) / 1000;
-          ctx.transfer!("pulling_image", {
-            bytes: p.downloadedBytes,
-            total: p.totalBytes || undefined,
-            bytesPerSecond: seconds > 0 ? p.downloadedBytes / seconds : 0,
-            done: false,
-          });
-        }),
-      });
+      const imageLease = await timed(ctx.times, "image", () =>
+        this.#deps.images.acquire(job.imageName, {
+          signal,
+          jobId: job.jobId,
+          onProgress: ctx.transfer && ((p) => {
+            const seconds = (performance.now() - t0) / 1000;
+            ctx.transfer!("pulling_image", {
+              bytes: p.downloadedBytes,
+              total: p.totalBytes || undefined,
+              bytesPerSecond: seconds > 0 ? p.downloadedBytes / seconds : 0,
+              done: false,
+            });
+          }),
+        }));
       ctx.transfer?.("pulling_image", { bytes: 0, bytesPerSecond: 0, done: true });
       try {
         // As soon as the image is known: a job its driver cannot run stops its input download too.
@@ -343,6 +359,7 @@ export class PipelineExecutor implements JobExecutor {
     startedAt: Date,
     runMs?: number,
   ): Promise<JobOutcome> {
+    const t0 = performance.now();
     const receipt = await signReceipt({
       job_id: job.jobId,
       output_cid: upload.cid,
@@ -352,6 +369,7 @@ export class PipelineExecutor implements JobExecutor {
       started_at: startedAt.toISOString(),
       finished_at: new Date().toISOString(),
     }, this.#deps.signer);
+    ctx.times?.since("receipt", t0);
     return {
       status: "completed",
       outputCid: upload.cid,

@@ -167,6 +167,19 @@ export class AgentMetrics {
       },
     );
     new client.Gauge({
+      name: "lamda_process_memory_bytes",
+      help: "The agent process's memory: rss (resident), heap_used and heap_total (V8), external (buffers).",
+      labelNames: ["kind"] as const,
+      registers,
+      collect() {
+        const m = Deno.memoryUsage();
+        this.set({ kind: "rss" }, m.rss);
+        this.set({ kind: "heap_used" }, m.heapUsed);
+        this.set({ kind: "heap_total" }, m.heapTotal);
+        this.set({ kind: "external" }, m.external);
+      },
+    });
+    new client.Gauge({
       name: "lamda_gpu_temperature_celsius",
       help: "GPU temperature.",
       labelNames: ["uuid"] as const,

@@ -287,6 +287,8 @@ async function connectionOptions(o: BusConnectOptions, backoff: Backoff): Promis
     // Deno's node net resolves names itself; the client's own resolver would need broader --allow-net.
     resolve: false,
     ignoreAuthErrorAbort: true,
+    // Without it every request (each JetStream publish and ack) captures a stack trace for a richer error message.
+    noAsyncTraces: true,
   };
   const authenticators = [];
   if (o.credsFile) authenticators.push(credsAuthenticator(await readSecretFile(o.credsFile, "creds")));

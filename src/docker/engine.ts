@@ -20,6 +20,7 @@ import { classifyError, type ContainerOutcome } from "./outcome.ts";
 import type { ProgressMode } from "./pull_progress.ts";
 import { type JobContainer, listJobContainers, removeOrphans, resumeJob } from "./recovery.ts";
 import { abortKind, superviseContainer } from "./supervise.ts";
+import type { StepTimes } from "../timing.ts";
 
 /** Oldest Engine API this agent speaks (DeviceRequests need 1.40). */
 export const MIN_API_VERSION = "1.40";
@@ -63,6 +64,10 @@ export interface RunOptions {
   signal?: AbortSignal;
   /** Every output line, in order per stream. */
   onLine?: (stream: LogStream, line: string) => void;
+  /** Where the container's time goes: `create`, `start`, `logs`, `wait`, `inspect`, `remove` (ms). */
+  times?: StepTimes;
+  /** Remove the container while the caller goes on; `outcome.removed` settles when it is gone. */
+  deferRemove?: boolean;
 }
 
 function compareVersions(a: string, b: string): number {
@@ -225,6 +230,7 @@ export class DockerEngine {
     };
     const log = this.#log.child({ job_id: spec.jobId, attempt: spec.attempt });
     let id: string;
+    const t0 = performance.now();
     try {
       const created = await this.client.json<{ Id: string; Warnings?: string[] }>("POST", "/containers/create", {
         query: { name: built.name },
@@ -232,6 +238,7 @@ export class DockerEngine {
         signal: options.signal,
       });
       id = created.Id;
+      options.times?.since("create", t0);
       for (const w of created.Warnings ?? []) log.warn("docker warning on create", { warning: w });
     } catch (error) {
       if (error instanceof DockerError && error.status === 409) {
@@ -255,6 +262,8 @@ export class DockerEngine {
       onLine: options.onLine,
       statusPaths: paths,
       signal: options.signal,
+      times: options.times,
+      deferRemove: options.deferRemove,
     });
     outcome.containerName = built.name;
     log.info("job container ended", {

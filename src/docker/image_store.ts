@@ -2,7 +2,8 @@
  * The images this agent pulled, and when each was last used: a table in the agent's SQLite database
  * (`DATA_DIR/journal.db`), so garbage collection after a restart still knows what is its own to remove.
  */
-import { DatabaseSync } from "node:sqlite";
+import { DatabaseSync, type StatementSync } from "node:sqlite";
+import { statementCache } from "../sqlite_statements.ts";
 import { dirname } from "node:path";
 
 /** One image reference the agent pulled. */
@@ -30,10 +31,12 @@ CREATE TABLE IF NOT EXISTS images (
 /** Persistent records of pulled images; `:memory:` for tests of logic. */
 export class ImageStore implements Disposable {
   #db: DatabaseSync;
+  #stmt: (sql: string) => StatementSync;
   #open = true;
 
   private constructor(db: DatabaseSync) {
     this.#db = db;
+    this.#stmt = statementCache(db);
   }
 
   /** Opens (creating if needed) the `images` table in the database at `path`. */
@@ -47,7 +50,7 @@ export class ImageStore implements Disposable {
 
   /** Records a pull (or a re-pull) of `ref`. */
   pulled(record: ImageRecord): void {
-    this.#db.prepare(
+    this.#stmt(
       `INSERT INTO images (ref, image_id, size_bytes, pulled_at, last_used_at) VALUES (?, ?, ?, ?, ?)
        ON CONFLICT(ref) DO UPDATE SET image_id = excluded.image_id, size_bytes = excluded.size_bytes,
          pulled_at = excluded.pulled_at, last_used_at = excluded.last_used_at`,
@@ -57,28 +60,28 @@ export class ImageStore implements Disposable {
   /** Marks `ref` used at `at` (a no-op for references the agent did not pull). */
   used(ref: string, at: number, imageId?: string): void {
     if (imageId) {
-      this.#db.prepare("UPDATE images SET last_used_at = ?, image_id = ? WHERE ref = ?").run(at, imageId, ref);
+      this.#stmt("UPDATE images SET last_used_at = ?, image_id = ? WHERE ref = ?").run(at, imageId, ref);
     } else {
-      this.#db.prepare("UPDATE images SET last_used_at = ? WHERE ref = ?").run(at, ref);
+      this.#stmt("UPDATE images SET last_used_at = ? WHERE ref = ?").run(at, ref);
     }
   }
 
   /** The record of `ref`, if the agent pulled it. */
   get(ref: string): ImageRecord | undefined {
-    const row = this.#db.prepare("SELECT * FROM images WHERE ref = ?").get(ref);
+    const row = this.#stmt("SELECT * FROM images WHERE ref = ?").get(ref);
     return row ? toRecord(row as Record<string, unknown>) : undefined;
   }
 
   /** Every record, least recently used first. */
   all(): ImageRecord[] {
-    return this.#db.prepare("SELECT * FROM images ORDER BY last_used_at, ref").all().map((r) =>
+    return this.#stmt("SELECT * FROM images ORDER BY last_used_at, ref").all().map((r) =>
       toRecord(r as Record<string, unknown>)
     );
   }
 
   /** Forgets `ref` (removed, or gone from the daemon). */
   remove(ref: string): void {
-    this.#db.prepare("DELETE FROM images WHERE ref = ?").run(ref);
+    this.#stmt("DELETE FROM images WHERE ref = ?").run(ref);
   }
 
   close(): void {

@@ -39,7 +39,13 @@ export interface OutputSummary {
 /** How one container run ended. */
 export type ContainerOutcome =
   & ({ ok: true; exitCode: 0 } | { ok: false; reason: ContainerFailureReason; message: string; exitCode?: number })
-  & { containerName?: string; durationMs?: number; output?: OutputSummary };
+  & {
+    containerName?: string;
+    durationMs?: number;
+    output?: OutputSummary;
+    /** With `deferRemove`: settles once the container is removed (it never rejects). */
+    removed?: Promise<void>;
+  };
 
 /** What is known when a run ends; exactly the inputs of {@linkcode classifyOutcome}. */
 export interface EndFacts {

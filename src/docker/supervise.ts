@@ -1,5 +1,6 @@
 /** Runs a created container to its end: start, logs, wait under the time limit, stop with grace, classify, remove. */
 import { settleWithin, sleep, timeoutSignal } from "../timers.ts";
+import type { StepTimes } from "../timing.ts";
 import type { Logger } from "../log/mod.ts";
 import { type DockerClient, DockerError } from "./client.ts";
 import { demultiplex, type LogStream, TailBuffer } from "./log_demux.ts";
@@ -8,6 +9,13 @@ import type { StatusMessageOptions } from "./status_message.ts";
 
 /** Options of {@linkcode superviseContainer}. */
 export interface SuperviseOptions {
+  /** Where the container's time goes, step by step. */
+  times?: StepTimes;
+  /**
+   * Return as soon as the outcome is known and remove the container meanwhile (`outcome.removed` settles when it is
+   * gone), so the removal overlaps the output upload; await `removed` before releasing what the container mounts.
+   */
+  deferRemove?: boolean;
   /** Time limit counted from `startedAt`. */
   timeoutMs: number;
   /** When the container started (ms since epoch); now when the call starts it. */
@@ -95,6 +103,7 @@ export async function superviseContainer(
 ): Promise<ContainerOutcome> {
   const begin = Date.now();
   const log = options.logger;
+  const times = options.times;
   const tails = { stdout: new TailBuffer(options.tailBytes), stderr: new TailBuffer(options.tailBytes) };
   let logged = 0;
   let capNoted = false;
@@ -124,14 +133,19 @@ export async function superviseContainer(
   };
   options.signal?.addEventListener("abort", onAbort, { once: true });
   let timer: ReturnType<typeof setTimeout> | undefined;
+  let removed: Promise<void> | undefined;
+  let early = false;
   try {
     if (options.signal?.aborted) {
       facts.aborted = abortKind(options.signal);
+      early = true; // returned from here: the removal is awaited below, not handed out
       return classifyOutcome(facts);
     }
+    let t0 = performance.now();
     if (options.start) {
       // An abort during the start cuts it short; the container is then force-removed below.
       await docker.send("POST", `/containers/${id}/start`, { okStatuses: [304], signal: options.signal });
+      t0 = times?.since("start", t0) ?? t0;
     }
     const startedAt = options.startedAt ?? Date.now();
     if (!stopping) {
@@ -143,6 +157,7 @@ export async function superviseContainer(
         if (!logCtl.signal.aborted) log.warn("job output stream broke", { error: (error as Error).message });
         return undefined;
       });
+      t0 = times?.since("logs", t0) ?? t0;
     }
     // Wait for the end, the time limit, or an abort — whichever comes first.
     const remaining = Math.max(0, startedAt + options.timeoutMs - Date.now());
@@ -173,14 +188,17 @@ export async function superviseContainer(
       if (stopping === "timeout") facts.timedOut = true;
       else facts.aborted = abortKind(options.signal);
     }
+    t0 = times?.since("wait", t0) ?? t0;
     const info = await docker.json<{ State: State }>("GET", `/containers/${id}/json`, {
       signal: timeoutSignal(30_000),
     });
+    t0 = times?.since("inspect", t0) ?? t0;
     facts.exitCode = info.State.ExitCode;
     facts.oomKilled = info.State.OOMKilled;
     // The log stream ends once Docker has sent all of it; only a stream that stalls is given up on.
     const ended = Date.now();
     const totals = await drain(pump, () => Math.max(lastOutputAt, ended), LOG_STALL_MS);
+    times?.since("logs_drain", t0);
     facts.output = {
       stdoutTail: tails.stdout.text(),
       stderrTail: tails.stderr.text(),
@@ -198,9 +216,12 @@ export async function superviseContainer(
     options.signal?.removeEventListener("abort", onAbort);
     logCtl.abort();
     await pump;
-    await removeContainer(docker, id, log).catch(() => {});
+    const t1 = performance.now();
+    removed = removeContainer(docker, id, log).then(() => {}, () => {}).finally(() => times?.since("remove", t1));
+    if (!options.deferRemove || early) await removed;
   }
   const outcome = classifyOutcome(facts);
+  if (options.deferRemove) outcome.removed = removed;
   outcome.durationMs = Date.now() - begin;
   return outcome;
 }

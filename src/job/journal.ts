@@ -2,7 +2,8 @@
  * The job journal: one row per job id and an ordered status outbox, in SQLite (`node:sqlite`) at
  * `DATA_DIR/journal.db`. Every state is written (synchronously, `synchronous=FULL`) before the side effect it announces.
  */
-import { DatabaseSync } from "node:sqlite";
+import { DatabaseSync, type StatementSync } from "node:sqlite";
+import { statementCache } from "../sqlite_statements.ts";
 import { dirname } from "node:path";
 import { JournalError } from "./errors.ts";
 import type { FailureReason, Job, JobState, WireStatus } from "./types.ts";
@@ -72,14 +73,23 @@ CREATE INDEX IF NOT EXISTS outbox_unsent ON outbox(seq) WHERE sent_at IS NULL;
 
 type Row = Record<string, unknown>;
 
+/** How long a sent mark may stay in memory before it is written (see {@linkcode JobJournal.markSent}). */
+export const SENT_MARK_DELAY_MS = 1000;
+
 /** The journal; open with {@linkcode JobJournal.open}, close with `close()` or `using`. */
 export class JobJournal implements Disposable {
   #db: DatabaseSync;
+  #stmt: (sql: string) => StatementSync;
+  /** Outbox entries up to this seq are published; up to `#marked` that is written. */
+  #sentThrough = 0;
+  #marked = 0;
+  #markTimer?: ReturnType<typeof setTimeout>;
   #now: () => number;
   #open = true;
 
   private constructor(db: DatabaseSync, now: () => number) {
     this.#db = db;
+    this.#stmt = statementCache(db);
     this.#now = now;
   }
 
@@ -123,7 +133,7 @@ export class JobJournal implements Disposable {
 
   /** The job with this id, if the journal has seen it. */
   get(jobId: string): JobRecord | undefined {
-    const row = this.#db.prepare("SELECT * FROM jobs WHERE job_id = ?").get(jobId) as Row | undefined;
+    const row = this.#stmt("SELECT * FROM jobs WHERE job_id = ?").get(jobId) as Row | undefined;
     return row ? toRecord(row) : undefined;
   }
 
@@ -144,9 +154,13 @@ export class JobJournal implements Disposable {
     this.#run("UPDATE jobs SET deliveries = deliveries + 1, updated_at = ? WHERE job_id = ?", this.#now(), jobId);
   }
 
-  /** Marks a job validated for a new attempt and queues its `processing` status; returns the attempt number. */
+  /**
+   * Marks a job validated for a new attempt and queues its `processing` status, in one commit; records the job first
+   * when it is new. Returns the attempt number.
+   */
   accept(jobId: string, job: Job, processing: (attempt: number) => StatusMessage): number {
     return this.#tx(() => {
+      if (!this.get(jobId)) this.insertReceived(jobId, job);
       const rec = this.#mustGet(jobId);
       const attempt = rec.attempt + 1;
       this.#run(
@@ -173,14 +187,17 @@ export class JobJournal implements Disposable {
     );
   }
 
-  /** Moves a job to a non-terminal stage and, when given, queues the status that announces it, atomically. */
-  setState(jobId: string, state: Exclude<JobState, "completed" | "failed">, status?: StatusMessage): void {
+  /**
+   * Moves a job to a non-terminal stage and queues the statuses that announce it (several stages entered at once give
+   * one status each, the job is left in the last), in one commit.
+   */
+  setState(jobId: string, state: Exclude<JobState, "completed" | "failed">, ...statuses: StatusMessage[]): void {
     const update = () =>
       this.#run("UPDATE jobs SET state = ?, updated_at = ? WHERE job_id = ?", state, this.#now(), jobId);
-    if (!status) return void update();
+    if (statuses.length === 0) return void update();
     this.#tx(() => {
       update();
-      this.#append(status);
+      for (const status of statuses) this.#append(status);
     });
   }
 
@@ -229,13 +246,13 @@ export class JobJournal implements Disposable {
 
   /** The most recently received jobs, newest first. */
   recent(limit = 20): JobRecord[] {
-    const rows = this.#db.prepare("SELECT * FROM jobs ORDER BY received_at DESC, job_id LIMIT ?").all(limit) as Row[];
+    const rows = this.#stmt("SELECT * FROM jobs ORDER BY received_at DESC, job_id LIMIT ?").all(limit) as Row[];
     return rows.map(toRecord);
   }
 
   /** Every status of a job still in the outbox (sent or not), in order: its timeline. */
   statusesOf(jobId: string): (OutboxEntry & { sentAt?: number })[] {
-    const rows = this.#db.prepare("SELECT * FROM outbox WHERE job_id = ? ORDER BY seq").all(jobId) as Row[];
+    const rows = this.#stmt("SELECT * FROM outbox WHERE job_id = ? ORDER BY seq").all(jobId) as Row[];
     return rows.map((r) => ({
       ...outboxEntry(r),
       ...(r.sent_at === null || r.sent_at === undefined ? {} : { sentAt: Number(r.sent_at) }),
@@ -244,7 +261,8 @@ export class JobJournal implements Disposable {
 
   /** Unsent statuses, oldest first. */
   unsent(limit = 100): OutboxEntry[] {
-    const rows = this.#db.prepare("SELECT * FROM outbox WHERE sent_at IS NULL ORDER BY seq LIMIT ?").all(
+    const rows = this.#stmt("SELECT * FROM outbox WHERE sent_at IS NULL AND seq > ? ORDER BY seq LIMIT ?").all(
+      this.#sentThrough,
       limit,
     ) as Row[];
     return rows.map(outboxEntry);
@@ -252,18 +270,44 @@ export class JobJournal implements Disposable {
 
   /** Number of statuses not yet acknowledged. */
   unsentCount(): number {
-    const row = this.#db.prepare("SELECT COUNT(*) AS n FROM outbox WHERE sent_at IS NULL").get() as Row;
+    const row = this.#stmt("SELECT COUNT(*) AS n FROM outbox WHERE sent_at IS NULL AND seq > ?").get(
+      this.#sentThrough,
+    ) as Row;
     return Number(row.n);
   }
 
-  /** Marks an outbox entry as delivered. */
+  /**
+   * Marks the outbox entries up to `seq` as delivered (the outbox publishes in order and stops at the first failure,
+   * so every earlier one was). The mark is kept in memory at once and written within `SENT_MARK_DELAY_MS`, one write
+   * for all the statuses sent meanwhile instead of a synchronous commit each: a crash in between publishes those
+   * statuses again at the next start, which JetStream deduplicates by `Nats-Msg-Id` and core consumers key by
+   * `(job_id, attempt, status)` (docs/bus.md).
+   */
   markSent(seq: number): void {
-    this.#run("UPDATE outbox SET sent_at = ? WHERE seq = ?", this.#now(), seq);
+    if (seq <= this.#sentThrough) return;
+    this.#sentThrough = seq;
+    this.#markTimer ??= setTimeout(() => {
+      try {
+        this.flushSentMarks();
+      } catch {
+        // A full or failing disk: the marks stay pending for the next try; at worst the statuses go out again.
+      }
+    }, SENT_MARK_DELAY_MS);
+    Deno.unrefTimer(this.#markTimer);
+  }
+
+  /** Writes the pending sent marks now (`close()` does). */
+  flushSentMarks(): void {
+    clearTimeout(this.#markTimer);
+    this.#markTimer = undefined;
+    if (!this.#open || this.#sentThrough <= this.#marked) return;
+    this.#run("UPDATE outbox SET sent_at = ? WHERE sent_at IS NULL AND seq <= ?", this.#now(), this.#sentThrough);
+    this.#marked = this.#sentThrough;
   }
 
   /** Jobs not in a terminal state, oldest first (crash recovery reads this at start-up). */
   listUnfinished(): JobRecord[] {
-    const rows = this.#db.prepare(
+    const rows = this.#stmt(
       "SELECT * FROM jobs WHERE state NOT IN ('completed', 'failed') ORDER BY received_at, job_id",
     ).all() as Row[];
     return rows.map(toRecord);
@@ -281,6 +325,9 @@ export class JobJournal implements Disposable {
 
   /** Closes the database. */
   close(): void {
+    try {
+      this.flushSentMarks();
+    } catch { /* a full or failing disk: the statuses are published again at the next start */ }
     if (this.#open) this.#db.close();
     this.#open = false;
   }
@@ -308,7 +355,7 @@ export class JobJournal implements Disposable {
 
   #run(sql: string, ...params: (string | number | null)[]) {
     try {
-      return this.#db.prepare(sql).run(...params);
+      return this.#stmt(sql).run(...params);
     } catch (cause) {
       throw new JournalError(`Job journal write failed: ${(cause as Error).message}`, { cause });
     }
@@ -321,7 +368,11 @@ export class JobJournal implements Disposable {
       this.#db.exec("COMMIT");
       return out;
     } catch (error) {
-      this.#db.exec("ROLLBACK");
+      try {
+        this.#db.exec("ROLLBACK");
+      } catch {
+        // SQLite rolled it back by itself (a full disk does): the original error is the one to report.
+      }
       throw error;
     }
   }

@@ -8,6 +8,7 @@ import { getAddress } from "ethers";
 import type { Logger } from "../log/mod.ts";
 import { isDiskFull } from "../reasons.ts";
 import { settleWithin } from "../timers.ts";
+import { StepTimes } from "../timing.ts";
 import { parseCancel } from "./cancel.ts";
 import type { Delivery } from "./delivery.ts";
 import { InvalidJobError } from "./errors.ts";
@@ -83,6 +84,9 @@ interface Active {
   /** Transfers in progress, by stage, and when each last went out as a status. */
   transfers: Map<TransferStage, TransferReport>;
   published: Map<TransferStage, number>;
+  /** Where its time goes; when it was accepted (`performance.now()`), for the time it queued. */
+  times: StepTimes;
+  acceptedAt?: number;
 }
 
 /** A queued or running job, as the status page shows it. */
@@ -217,6 +221,7 @@ export class JobRunner {
 
   /** Handles one job message. Synchronous up to the executor call, so duplicates cannot race each other. */
   handle(delivery: Delivery): void {
+    const t0 = performance.now();
     let parsed;
     try {
       parsed = parseJobMessage(delivery.data, { maxBytes: this.#opts.maxMessageBytes, checks: this.#opts.checks });
@@ -226,14 +231,14 @@ export class JobRunner {
     }
     const { job, canonicalFields } = parsed;
     try {
-      this.#accept(job, canonicalFields, delivery);
+      this.#accept(job, canonicalFields, delivery, t0);
     } catch (error) {
       if (!isDiskFull(error)) throw error;
       this.#diskFull(job.jobId, delivery, error);
     }
   }
 
-  #accept(job: Job, canonicalFields: Record<string, unknown>, delivery: Delivery): void {
+  #accept(job: Job, canonicalFields: Record<string, unknown>, delivery: Delivery, t0 = performance.now()): void {
     const log = this.#log.child({ job_id: job.jobId });
     const rec = this.#journal.get(job.jobId);
     if (rec) {
@@ -295,13 +300,14 @@ export class JobRunner {
       this.#journal.enqueueStatus(this.#status(job.jobId, 0, "failed", { reason: "rejected", message: "agent busy" }));
       return this.#settleAfterStatus(job.jobId, delivery, "ack");
     }
-    if (!rec) this.#journal.insertReceived(job.jobId, job);
     const attempt = this.#journal.accept(
       job.jobId,
       job,
       (a) => this.#status(job.jobId, a, "processing", { stage: "validated" }),
     );
-    this.#active.set(job.jobId, newActive(job, attempt, [delivery]));
+    const active = newActive(job, attempt, [delivery]);
+    active.acceptedAt = active.times.since("accept", t0);
+    this.#active.set(job.jobId, active);
     this.#scheduler.enqueue(job.jobId, gpus);
     log.info("Job accepted", { attempt, image: job.imageName, gpus, signer: job.signer });
     this.#outbox.kick();
@@ -509,27 +515,38 @@ export class JobRunner {
     const log = this.#log.child({ job_id: jobId, attempt: active.attempt });
     const signal = active.controller.signal;
     let outcome: JobOutcome;
+    const times = active.times;
+    if (active.acceptedAt !== undefined) times.since("queued", active.acceptedAt);
     try {
+      const t0 = performance.now();
       if (!resume) this.#journal.markStarted(jobId, gpuUuids);
+      times.since("journal", t0);
       active.gpus = gpuUuids;
       active.startedAt = Date.now();
       active.stage = this.#stateOf(jobId);
       log.info("Job started", { gpus: gpuUuids, ...(resume ? { resume } : {}) });
+      const tx = performance.now();
       outcome = await this.#executor.execute(active.job, {
         attempt: active.attempt,
         gpuUuids,
         signal,
         resume,
-        progress: (stage) => {
-          // The stage and the status that announces it, in one journal write, before the stage's side effect.
-          this.#journal.setState(jobId, stage, this.#status(jobId, active.attempt, "processing", { stage }));
-          active.stage = stage;
-          log.info("Job stage", { stage });
+        times,
+        progress: (stage, ...also) => {
+          // The stages and the statuses that announce them, in one journal write, before the stages' side effects.
+          const t0 = performance.now();
+          const stages = [stage, ...also];
+          const statuses = stages.map((s) => this.#status(jobId, active.attempt, "processing", { stage: s }));
+          active.stage = stages.at(-1)!;
+          this.#journal.setState(jobId, active.stage, ...statuses);
+          times.since("journal", t0);
+          for (const s of stages) log.info("Job stage", { stage: s });
           this.#outbox.kick();
           return Promise.resolve();
         },
         transfer: (stage, report) => this.#transfer(jobId, active, stage, report),
       });
+      times.since("execute_total", tx);
     } catch (error) {
       const full = isDiskFull(error);
       outcome = {
@@ -548,7 +565,9 @@ export class JobRunner {
       log.info("Upload interrupted by shutdown: it resumes at the next start");
       for (const d of active.deliveries) if (d.redeliverable && !d.final) d.nak();
     } else {
+      const t0 = performance.now();
       this.#finishActive(jobId, active, outcome);
+      times.since("finish", t0);
       const rec = this.#journal.get(jobId);
       log.info("Job finished", {
         status: outcome.status,
@@ -556,6 +575,7 @@ export class JobRunner {
           ? { output_cid: outcome.outputCid }
           : { reason: outcome.reason, message: outcome.message }),
         duration: rec ? `${(Math.max(0, Date.now() - rec.receivedAt) / 1000).toFixed(1)}s` : undefined,
+        timing: times.toJSON(),
       });
     }
     for (const l of this.#slotListeners) l();
@@ -667,5 +687,13 @@ export class JobRunner {
 }
 
 function newActive(job: Job, attempt: number, deliveries: Delivery[]): Active {
-  return { job, attempt, controller: new AbortController(), deliveries, transfers: new Map(), published: new Map() };
+  return {
+    job,
+    attempt,
+    controller: new AbortController(),
+    deliveries,
+    transfers: new Map(),
+    published: new Map(),
+    times: new StepTimes(),
+  };
 }

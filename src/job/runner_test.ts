@@ -112,6 +112,7 @@ interface Harness extends AsyncDisposable {
   sink: RecordingSink;
   executor: ScriptedExecutor;
   scheduler: Scheduler;
+  logs: MemoryWriter;
 }
 
 function harness(
@@ -129,8 +130,9 @@ function harness(
     maxConcurrent: opts.maxConcurrent ?? 1,
     queueSize: opts.queueSize ?? 8,
   });
+  const logs = new MemoryWriter();
   const runner = new JobRunner(
-    { journal, scheduler, executor, sink, logger: new Logger({ writer: new MemoryWriter() }) },
+    { journal, scheduler, executor, sink, logger: new Logger({ writer: logs }) },
     { agentAddress: AGENT, checks: CHECKS, abortWaitMs: 1000, pruneIntervalMs: 3_600_000, ...opts },
   );
   return {
@@ -139,6 +141,7 @@ function harness(
     sink,
     executor,
     scheduler,
+    logs,
     async [Symbol.asyncDispose]() {
       runner.hurry();
       await runner.stop(0);
@@ -466,4 +469,21 @@ Deno.test("runner: each stage is announced once, journaled before it starts; tra
   await until(() => h.sink.final("staged")?.status === "completed", "completion");
   const stages = h.sink.of("staged").filter((s) => s.status === "processing" && !("progress" in s)).map((s) => s.stage);
   assert.deepEqual(stages, ["validated", "running", "uploading"], "each stage once, in order");
+});
+
+Deno.test("runner: `Job finished` carries the job's timing, step by step, with what the executor timed", async () => {
+  await using h = harness();
+  h.runner.handle(delivery({ job_id: "timed", image_name: "busybox" }));
+  await until(() => h.executor.started("timed"), "the start");
+  const ctx = h.executor.calls[0].ctx;
+  ctx.times?.add("upload", 12.34);
+  await new Promise((r) => setTimeout(r, 30));
+  h.executor.release("timed");
+  await until(() => h.sink.final("timed") !== undefined, "the final status");
+  const finished = h.logs.records.find((r) => r.msg === "Job finished" && r.fields.job_id === "timed");
+  const timing = finished?.fields.timing as Record<string, number>;
+  assert.deepEqual(Object.keys(timing).sort(), ["accept", "execute_total", "finish", "journal", "queued", "upload"]);
+  assert.equal(timing.upload, 12.3, "the executor's step, to 0.1 ms");
+  assert.ok(timing.execute_total >= 30, `the executor ran at least 30 ms (${timing.execute_total})`);
+  assert.ok(Object.values(timing).every((v) => v >= 0));
 });

@@ -3,13 +3,21 @@
  * by UUID; waiting jobs sit in a bounded FIFO queue. Strict FIFO: a big job at the head is never starved by small ones.
  */
 
+/**
+ * Accepted jobs that may wait for a slot by default: a burst a dispatcher sends at once waits instead of being turned
+ * away (the deployed dispatcher reads no statuses, so a refused core job is lost). A queued job holds its parsed
+ * message (at most JOB_MAX_MESSAGE_SIZE, typically under 1 KiB) in memory and one journal row, and nothing else until
+ * it starts: no input, image or container. 256 × 64 KiB bounds it at 16 MiB.
+ */
+export const DEFAULT_JOB_QUEUE_SIZE = 256;
+
 /** Options for {@linkcode Scheduler}. */
 export interface SchedulerOptions {
   /** GPU UUIDs of the host (or CPU-mode pseudo ids `cpu-0`, …). */
   gpuUuids: string[];
   /** Default: {@linkcode defaultMaxConcurrent}. */
   maxConcurrent?: number;
-  /** Jobs that may wait for resources; default 16. */
+  /** Jobs that may wait for resources; default {@linkcode DEFAULT_JOB_QUEUE_SIZE}. */
   queueSize?: number;
 }
 
@@ -40,7 +48,7 @@ export class Scheduler {
   constructor(options: SchedulerOptions) {
     this.gpuUuids = [...options.gpuUuids];
     this.maxConcurrent = options.maxConcurrent ?? defaultMaxConcurrent(options.gpuUuids);
-    this.queueSize = options.queueSize ?? 16;
+    this.queueSize = options.queueSize ?? DEFAULT_JOB_QUEUE_SIZE;
     if (!Number.isInteger(this.maxConcurrent) || this.maxConcurrent < 1) {
       throw new RangeError(`maxConcurrent must be a positive integer, got ${this.maxConcurrent}`);
     }

@@ -1,4 +1,5 @@
 /** The job model shared by intake, journal, scheduler and the executor the agent implements. */
+import type { StepTimes } from "../timing.ts";
 
 /** Journal states of a job, in pipeline order; `completed` and `failed` are terminal. */
 export const JOB_STATES = [
@@ -78,8 +79,11 @@ export interface ExecutionContext {
   gpuUuids: string[];
   /** Aborted on cancel or shutdown; `signal.reason` is a {@linkcode JobAbort}. */
   signal: AbortSignal;
-  /** Records the stage in the journal; call it (and await it) before the stage's side effect. */
-  progress(stage: JobStage): Promise<void>;
+  /**
+   * Records the stage in the journal; call it (and await it) before the stage's side effect. Stages entered together
+   * (the input fetch and the image pull) go in one call: one journal write, one status each, the job in the last.
+   */
+  progress(stage: JobStage, ...also: JobStage[]): Promise<void>;
   /**
    * Progress of a stage's transfer (input download, image pull, output upload), as often as the executor likes: the
    * runner publishes it at a bounded rate (a `processing` status with `progress`) and shows it on the status page.
@@ -90,6 +94,8 @@ export interface ExecutionContext {
    * re-attach to its container, or upload the output it left — instead of starting it again.
    */
   resume?: "reattach" | "upload";
+  /** Where the attempt's time goes, step by step (the `Job finished` log line's `timing`). */
+  times?: StepTimes;
 }
 
 /** Runs one job (Docker + IPFS in the agent; small fakes in tests). */

@@ -113,6 +113,16 @@ Deno.test({
       assert.ok(logs.every((m) => m.job_id === "e2e-logs" && !Number.isNaN(Date.parse(m.timestamp))));
       assert.equal(JSON.stringify(logs).includes(DEV_PINATA_JWT), false, "the token never leaves the node");
 
+      // Where the job's time went, as `deno task bench` reads it: every step of the pipeline, in milliseconds.
+      const finished = await agent.waitFor((r) => r.msg === "Job finished" && r.job_id === "e2e-logs");
+      const timing = finished.timing as Record<string, number>;
+      for (
+        const step of ["accept", "journal", "dirs", "input", "image", "create", "start", "wait", "remove", "upload"]
+      ) {
+        assert.ok(typeof timing[step] === "number" && timing[step] >= 0, `${step} in ${JSON.stringify(timing)}`);
+      }
+      assert.ok(timing.wait + timing.logs >= 1500, "the container's 2 s sleep is in its run, not elsewhere");
+
       agent.signal("SIGTERM");
       assert.equal((await agent.exit()).code, 0, agent.tail());
     } finally {

@@ -100,7 +100,7 @@ async function scene(gateway: { delayMs?: number; status?: number }, pull: { ms?
         attempt: 1,
         gpuUuids: [],
         signal: new AbortController().signal,
-        progress: (stage) => Promise.resolve(void stages.push(stage)),
+        progress: (stage, ...also) => Promise.resolve(void stages.push(stage, ...also)),
       },
     );
     return { outcome, ms: performance.now() - t0, ran: () => ran };

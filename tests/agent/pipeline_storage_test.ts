@@ -79,7 +79,7 @@ Deno.test("bytes of a download and an upload are counted and logged while they m
       attempt: 1,
       gpuUuids: [],
       signal: new AbortController().signal,
-      progress: (stage) => Promise.resolve(void stages.push(stage)),
+      progress: (stage, ...also) => Promise.resolve(void stages.push(stage, ...also)),
     },
   ).finally(() => finished = true);
   const progressLines = (label: string) =>

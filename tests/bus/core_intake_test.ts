@@ -1,4 +1,5 @@
 import assert from "node:assert/strict";
+import { loadConfig } from "../../src/config/mod.ts";
 import fc from "fast-check";
 import { InvalidJobError, parseJobMessage, type ParseJobOptions, signJob } from "../../src/job/mod.ts";
 import { Presence, presenceSubject } from "../../src/bus/mod.ts";
@@ -173,6 +174,30 @@ Deno.test({
     }
     assert.deepEqual(executor.calls.map((j) => j.jobId), ["long"]);
     assert.equal(agent.runner.running, 0);
+  },
+});
+
+Deno.test({
+  name: "with the default JOB_QUEUE_SIZE a burst of 40 jobs on 4 slots is queued, not turned away: 40 completed",
+  ignore: !HAVE_NATS,
+  async fn() {
+    const { config } = loadConfig({});
+    await using nats = await NatsServer.start({ jetstream: false });
+    const executor = new FakeExecutor(40);
+    await using agent = await TestAgent.start({
+      servers: [nats.url],
+      executor,
+      maxConcurrent: 4,
+      queueSize: config.jobQueueSize,
+    });
+    await using watch = await StatusWatcher.start([nats.url]);
+    const ids = Array.from({ length: 40 }, (_, i) => `burst-${i}`);
+    for (const id of ids) agent.conn.nc.publish(DISPATCH, body({ job_id: id, image_name: "busybox" }));
+    for (const id of ids) await watch.waitFor((s) => s.job_id === id && s.status !== "processing", 30_000);
+    const finals = ids.map((id) => watch.of(id).find((s) => s.status !== "processing")!);
+    assert.deepEqual(finals.filter((s) => s.status !== "completed").map((s) => [s.job_id, s.reason, s.message]), []);
+    assert.equal(executor.calls.length, 40);
+    assert.ok(agent.runner.running === 0 && agent.runner.queued === 0);
   },
 });
 

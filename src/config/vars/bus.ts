@@ -166,9 +166,11 @@ export const busVars = {
   jobQueueSize: withDefault({
     env: "JOB_QUEUE_SIZE",
     schema: integer(0, 10000),
-    default: "16",
-    example: "64",
-    doc: "Accepted jobs that may wait for a slot or GPUs; beyond it core intake answers failed/rejected.",
+    default: "256",
+    example: "1024",
+    doc: "Accepted jobs that may wait for a slot or GPUs, in arrival order; beyond it core intake answers " +
+      'failed/rejected "agent busy" (JetStream intake pulls only for free slots). A queued job costs its message ' +
+      "(at most JOB_MAX_MESSAGE_SIZE) in memory and one journal row, nothing more until it starts.",
     group: "Jobs",
   }),
   jobMaxMessageSize: withDefault({
