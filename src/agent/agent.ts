@@ -52,7 +52,7 @@ import {
   schedulerOptionsFromConfig,
   type StatusMessage,
 } from "../job/mod.ts";
-import type { Logger } from "../log/mod.ts";
+import { drawsProgress, type Logger } from "../log/mod.ts";
 import { deniedAccess } from "../permissions/mod.ts";
 import { logGatewayProbes, Storage } from "../storage/mod.ts";
 import { VERSION } from "../version.ts";
@@ -305,7 +305,7 @@ export async function runAgent(options: AgentOptions): Promise<void> {
           onError: (error) => log.debug("Live job output not published", { error: error as Error }),
         })
         : undefined,
-      terminal: config.logFormat === "pretty" && Deno.stderr.isTerminal()
+      terminal: drawsProgress(config.logFormat)
         ? (text) => Deno.stderr.writeSync(new TextEncoder().encode(text))
         : undefined,
     });

@@ -5,6 +5,7 @@
  * to its container, or upload the output it left.
  */
 import type { Signer } from "ethers";
+import type { JobLogStream } from "../bus/mod.ts";
 import {
   checkCudaRequirement,
   classifyError,
@@ -67,18 +68,12 @@ export interface PipelineDeps {
   /** A rewritten progress line on this terminal (stderr) for downloads and uploads, besides the log lines. */
   terminal?: (text: string) => void;
   /** Live job output (`jobs.logs.<job_id>`): one stream per attempt, closed when its container ended. */
-  liveLogs?: { open(jobId: string, attempt: number): LiveLog };
+  liveLogs?: { open(jobId: string, attempt: number): Pick<JobLogStream, "line" | "close"> };
   /**
    * The node's NVIDIA driver (the GPU inventory): a GPU job whose image requires a newer CUDA than it supports fails
    * `cuda_unsupported` before its container is created. Absent or with an unknown CUDA version, nothing is refused.
    */
   driver?: DriverFacts;
-}
-
-/** One attempt's live output. */
-export interface LiveLog {
-  line(stream: "stdout" | "stderr", text: string): void;
-  close(): void;
 }
 
 /** Ids the scheduler hands out in CPU-only mode; they are never sent to Docker as GPU ids. */

@@ -4,13 +4,10 @@
  * (`JOB_LOG_STREAM_MAX_BYTES`) with a final `truncated` marker. Best effort: core NATS, never journaled; a line that
  * cannot be published is dropped, never waited for, and the job is never slowed by its followers.
  */
+import { jobLogSubject } from "./subjects.ts";
+
 /** Which stream a line came from. */
 export type OutputStream = "stdout" | "stderr";
-
-/** The subject of a job's live output. */
-export function jobLogSubject(jobId: string): string {
-  return `jobs.logs.${jobId}`;
-}
 
 /** One message on {@linkcode jobLogSubject}. */
 export interface JobLogMessage {

@@ -13,6 +13,11 @@ export function cancelSubjects(address: string): string[] {
   return [...new Set([`jobs.cancel.${checksummed}`, `jobs.cancel.${checksummed.toLowerCase()}`])];
 }
 
+/** The subject of a job's live output (`jobs.logs.<job_id>`, docs/bus.md). */
+export function jobLogSubject(jobId: string): string {
+  return `jobs.logs.${jobId}`;
+}
+
 /** The presence subject `agent.heartbeat.<EIP-55 address>`. */
 export function presenceSubject(address: string): string {
   return `agent.heartbeat.${getAddress(address)}`;

@@ -1,7 +1,7 @@
 /** The Docker engine as the agent uses it: connect (version, /info checks), images, job containers, recovery. */
 import { timeoutSignal } from "../timers.ts";
 import type { Config } from "../config/mod.ts";
-import type { Logger } from "../log/mod.ts";
+import { drawsProgress, type Logger } from "../log/mod.ts";
 import { DockerClient, DockerError } from "./client.ts";
 import { buildContainer, type JobContainerSpec } from "./container_spec.ts";
 import { ContainerExistsError, DockerSetupError } from "./errors.ts";
@@ -93,8 +93,7 @@ export function engineOptionsFromConfig(config: Config, agentAddress: string, lo
     auth,
     pullTimeoutMs: config.pullTimeout,
     pullInactivityTimeoutMs: config.pullInactivityTimeout,
-    // A live bar only for people: a terminal with pretty logs (JSON lines on a terminal stay JSON lines).
-    progress: config.logFormat === "pretty" && Deno.stderr.isTerminal() ? "bar" : "log",
+    progress: drawsProgress(config.logFormat) ? "bar" : "log",
   };
 }
 
@@ -196,7 +195,7 @@ export class DockerEngine {
   /** Checks the image policy, then pulls the image when missing. Throws ImagePolicyError / ImagePullError. */
   ensureImage(
     image: string,
-    options: Pick<EnsureImageOptions, "signal" | "checkSpace"> & { jobId?: string } = {},
+    options: Pick<EnsureImageOptions, "signal" | "onProgress"> & { jobId?: string } = {},
   ): Promise<ImageInfo> {
     const o = this.#options;
     return ensureImage(this.client, image, {
@@ -207,7 +206,7 @@ export class DockerEngine {
       progress: o.progress,
       logger: options.jobId ? this.#log.child({ job_id: options.jobId }) : this.#log,
       signal: options.signal,
-      checkSpace: options.checkSpace,
+      onProgress: options.onProgress,
     });
   }
 

@@ -8,7 +8,7 @@ import type { Logger } from "../log/mod.ts";
 import { formatBytes } from "../log/mod.ts";
 import { type DockerClient, DockerError } from "./client.ts";
 import { DiskSpaceError, ImagePullError } from "./errors.ts";
-import { allowlistMatches, type ImageInfo, inspectImage } from "./images.ts";
+import { allowlistMatches, type ImageInfo, inspectImage, type PullProgressReport } from "./images.ts";
 import { parseImageReference, qualifiedName } from "./reference.ts";
 import type { ImageRecord, ImageStore } from "./image_store.ts";
 
@@ -48,7 +48,7 @@ export interface ImageCacheOptions {
     options: {
       signal: AbortSignal;
       jobId?: string;
-      checkSpace?: (announced: { totalBytes: number; downloadedBytes: number }) => void;
+      onProgress?: (p: PullProgressReport) => void;
     },
   ) => Promise<ImageInfo>;
   logger: Logger;
@@ -75,12 +75,6 @@ export interface ImageLease {
  * extracted layer are both on disk while a layer is being extracted).
  */
 export const EXTRACTED_FACTOR = 2;
-
-/** How far a pull is: compressed bytes the registry announced, and downloaded. */
-export interface PullProgressReport {
-  totalBytes: number;
-  downloadedBytes: number;
-}
 
 interface Flight {
   promise: Promise<ImageInfo>;
@@ -252,7 +246,7 @@ export class ImageCache {
     const info = await this.#o.ensure(image, {
       signal,
       jobId,
-      checkSpace: (announced) => {
+      onProgress: (announced) => {
         for (const listener of listeners) {
           try {
             listener(announced);

@@ -212,7 +212,7 @@ Deno.test("a pull whose announced layers cannot fit fails with DiskSpaceError, a
   });
   const { cache } = cacheOver(daemon, async (image, o) => {
     // The registry announces a 30 MB layer: 60 MB once extracted.
-    o.checkSpace?.({ totalBytes: 30 * MB, downloadedBytes: 0 });
+    o.onProgress?.({ totalBytes: 30 * MB, downloadedBytes: 0 });
     return await daemon.ensure({})(image, o);
   }, { usage });
   await assert.rejects(cache.acquire("img/big:1"), (e: Error) => {

@@ -82,12 +82,18 @@ export interface EnsureImageOptions {
   /** Least time between two progress log lines (default 10 s). */
   progressIntervalMs?: number;
   /**
-   * Called as the registry announces layer sizes (compressed bytes of the layers to download, and how many of them are
-   * downloaded); throwing ends the pull with that error (the disk preflight: a pull that cannot fit stops before its
-   * bytes fill the disk).
+   * Called on every progress message of the pull with the compressed bytes the registry announced so far and those
+   * downloaded (the jobs' progress); throwing ends the pull with that error (the disk preflight: a pull that cannot
+   * fit stops before its bytes fill the disk).
    */
-  checkSpace?: (announced: { totalBytes: number; downloadedBytes: number }) => void;
+  onProgress?: (p: PullProgressReport) => void;
   signal?: AbortSignal;
+}
+
+/** How far a pull is: compressed bytes the registry announced, and downloaded. */
+export interface PullProgressReport {
+  totalBytes: number;
+  downloadedBytes: number;
 }
 
 /** The fields of `GET /images/{name}/json` the agent reads. */
@@ -231,9 +237,9 @@ export async function pullImage(
           );
         }
         progress.update(msg);
-        if (options.checkSpace) {
+        if (options.onProgress) {
           const t = progress.totals();
-          options.checkSpace({ totalBytes: t.totalBytes, downloadedBytes: t.currentBytes });
+          options.onProgress({ totalBytes: t.totalBytes, downloadedBytes: t.currentBytes });
         }
       }
     }

@@ -18,7 +18,7 @@ import { resumePlan } from "./resume.ts";
 import type { Scheduler } from "./scheduler.ts";
 import { parseJobMessage, type SpecChecks } from "./schema.ts";
 import { isAllowedSigner, jobSigningText, recoverSigner } from "./signature.ts";
-import { buildStatus, jobTimings, type StatusInput, type StatusMessage } from "./status.ts";
+import { buildStatus, jobTimings, progressMsgId, type StatusInput, type StatusMessage } from "./status.ts";
 import {
   type FailureReason,
   isTerminal,
@@ -523,7 +523,7 @@ export class JobRunner {
       times.since("journal", t0);
       active.gpus = gpuUuids;
       active.startedAt = Date.now();
-      active.stage = this.#stateOf(jobId);
+      active.stage = resume ? this.#stateOf(jobId) : "validated";
       log.info("Job started", { gpus: gpuUuids, ...(resume ? { resume } : {}) });
       const tx = performance.now();
       outcome = await this.#executor.execute(active.job, {
@@ -605,10 +605,7 @@ export class JobRunner {
         },
       },
     });
-    const entry = {
-      ...unjournaledEntry(status),
-      msgId: `${jobId}:${active.attempt}:processing:${stage}:${report.bytes}`,
-    };
+    const entry = { ...unjournaledEntry(status), msgId: progressMsgId(jobId, active.attempt, stage, report.bytes) };
     this.#sink.publish(entry).catch((error) => {
       this.#log.debug("Progress status not published", { job_id: jobId, stage, error: error as Error });
     });

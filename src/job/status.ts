@@ -84,6 +84,11 @@ export function statusMsgId(jobId: string, attempt: number, status: WireStatus, 
   return opens ? `${jobId}:${attempt}:processing:${stage}` : `${jobId}:${attempt}:${status}`;
 }
 
+/** The dedupe id of a transfer-progress status: its stage's id and the bytes moved, `…:processing:<stage>:<bytes>`. */
+export function progressMsgId(jobId: string, attempt: number, stage: string, bytes: number): string {
+  return `${statusMsgId(jobId, attempt, "processing", stage)}:${bytes}`;
+}
+
 /** A status's timings from its journal record: received, started and finished (now), and the queued and run spans. */
 export function jobTimings(
   rec: { receivedAt: number; startedAt?: number } | undefined,

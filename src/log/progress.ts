@@ -180,3 +180,11 @@ export function fanOutSink(...sinks: (ProgressSink | undefined)[]): ProgressSink
     for (const s of all) s(r);
   };
 }
+
+/**
+ * Whether the agent draws progress as a rewritten line (transfers, image pulls): pretty logs, which are for people, on
+ * a terminal. JSON lines stay JSON lines, even on a terminal.
+ */
+export function drawsProgress(logFormat: string): boolean {
+  return logFormat === "pretty" && Deno.stderr.isTerminal();
+}
