@@ -11,7 +11,7 @@ import type { CID } from "multiformats/cid";
 import { base32 } from "multiformats/bases/base32";
 import { BlockNotFoundError } from "./disk_blockstore.ts";
 import { StorageError } from "./errors.ts";
-import { assertVerifiable, canVerify, DAG_PB, IDENTITY, verifyBlock } from "./block_verify.ts";
+import { assertVerifiable, canVerify, DAG_PB, IDENTITY, RAW, verifyBlock } from "./block_verify.ts";
 
 /** Options of a {@linkcode BlockSpool}. */
 export interface BlockSpoolOptions {
@@ -21,24 +21,43 @@ export interface BlockSpoolOptions {
   maxBytes?: number;
   /** Most bytes of blocks held in memory as well as on disk (default 8 MiB). */
   memoryBytes?: number;
+  /**
+   * Raw blocks wait in memory for the exporter to write them into the input's files ({@linkcode BlockSpool.place})
+   * instead of going to the spool file as well: each byte of a file reaches the disk once. They are spooled only when
+   * the reader cannot take them (they came out of order, or nobody reads). Default false: every block is spooled.
+   */
+  placeRaw?: boolean;
 }
 
-interface Stored {
+/** Where a placed block's bytes are: a range of a file the exporter wrote. */
+export interface Placement {
+  path: string;
   offset: number;
   length: number;
 }
 
+type Where =
+  /** In the spool file. */
+  | { at: "spool"; offset: number; length: number }
+  /** In memory only, waiting to be placed (or spooled). */
+  | { at: "memory"; length: number }
+  /** In an exported file. */
+  | ({ at: "file" } & Placement);
+
 /**
- * Verified blocks of one retrieval; they survive failed attempts until {@linkcode destroy}. Every block is appended to
- * one spool file (written behind, in order) and indexed by offset; the most recent ones are also held in memory, so
- * the exporter, which reads blocks about when they arrive, gets them without a disk round trip. A block the exporter
- * has read leaves memory once it is on disk; when memory is full, `put` waits for the disk.
+ * Verified blocks of one retrieval; they survive failed attempts until {@linkcode destroy}. A block lives in one of
+ * three places: the spool file (appended behind, in order, and indexed by offset), memory only (a raw block not yet
+ * written by the exporter), or the range of an input file the exporter wrote it to. The recent blocks are also held in
+ * memory, so the exporter, which reads blocks about when they arrive, gets them without a disk round trip. A block
+ * leaves memory once it is on disk (spooled or placed). When memory is full, `put` waits: for the disk, for the
+ * exporter to place what it holds, or, once a reader waits on a block that is not there (what is held came out of
+ * order), it spools what is held to make room.
  */
 export class BlockSpool {
   readonly dir: string;
   #file?: Deno.FsFile;
   #reader?: Deno.FsFile;
-  #index = new Map<string, Stored>();
+  #index = new Map<string, Where>();
   #memory = new Map<string, Uint8Array>();
   #memoryBytes = 0;
   #memoryMax: number;
@@ -50,6 +69,10 @@ export class BlockSpool {
   #reading: Promise<unknown> = Promise.resolve();
   #onBlock?: (cid: CID, bytes: Uint8Array) => void;
   #maxBytes: number;
+  #placeRaw: boolean;
+  #stalled: () => number | undefined = () => NO_READER;
+  #changed = Promise.withResolvers<void>();
+  #placedReader?: { path: string; file: Deno.FsFile };
   /** Bytes of all blocks stored so far. */
   storedBytes = 0;
 
@@ -58,6 +81,7 @@ export class BlockSpool {
     this.#onBlock = options.onBlock;
     this.#maxBytes = options.maxBytes ?? Number.POSITIVE_INFINITY;
     this.#memoryMax = options.memoryBytes ?? 8 * 1024 * 1024;
+    this.#placeRaw = options.placeRaw ?? false;
   }
 
   /** Creates the directory and the spool file. */
@@ -73,9 +97,36 @@ export class BlockSpool {
     return this.#index.size;
   }
 
+  /** Bytes held in memory now. */
+  get memoryBytes(): number {
+    return this.#memoryBytes;
+  }
+
+  /** Bytes appended to the spool file so far. */
+  get spooledBytes(): number {
+    return this.#appended;
+  }
+
   /** Whether `cid`'s block is stored (identity CIDs always are: the CID holds the bytes). */
   has(cid: CID): boolean {
     return cid.multihash.code === IDENTITY || this.#index.has(keyOf(cid));
+  }
+
+  /**
+   * Tells the spool how to see that its reader is stuck waiting for a block that is not stored: `stalled` returns an
+   * id of the oldest wait under way, or undefined. A wait that lasts while memory is full means what memory holds came
+   * out of order: it is spooled to make room. Without a reader (`undefined`), memory is spooled at once. Call
+   * {@linkcode kick} when the answer may have changed.
+   */
+  attach(stalled: (() => number | undefined) | undefined): void {
+    this.#stalled = stalled ?? (() => NO_READER);
+    this.kick();
+  }
+
+  /** Wakes `put`s waiting for room, to look again. */
+  kick(): void {
+    this.#changed.resolve();
+    this.#changed = Promise.withResolvers<void>();
   }
 
   /** Verifies and stores a block; returns whether it was new. Throws `input_integrity_failed` on a mismatch. */
@@ -92,65 +143,105 @@ export class BlockSpool {
         `The gateways sent more than ${this.#maxBytes} bytes of blocks (INPUT_MAX_BYTES plus DAG overhead)`,
       );
     }
-    const stored = { offset: this.#appended, length: bytes.byteLength };
-    this.#appended += bytes.byteLength;
-    this.#index.set(key, stored);
     this.#memory.set(key, bytes);
     this.#memoryBytes += bytes.byteLength;
-    this.#append(key, bytes, stored);
+    if (this.#placeRaw && cid.code === RAW) this.#index.set(key, { at: "memory", length: bytes.byteLength });
+    else this.#spool(key, bytes);
     this.storedBytes += bytes.byteLength;
     this.#onBlock?.(cid, bytes);
-    // Memory full of blocks not yet read: wait until the disk has them, then let the oldest go.
-    if (this.#memoryBytes > this.#memoryMax) {
-      await this.#writing;
-      // In append order; only what is on disk may go (puts running meanwhile appended more).
-      for (const [k, b] of this.#memory) {
-        if (this.#memoryBytes <= this.#memoryMax / 2) break;
-        const stored = this.#index.get(k)!;
-        if (stored.offset + stored.length > this.#written) break;
-        this.#forget(k, b);
-      }
-    }
+    await this.#makeRoom();
     return true;
   }
 
-  /** Reads a stored block: from memory when it is still there, else from the spool file. */
+  /** Where `cid`'s bytes were placed in an exported file, if they were. */
+  placed(cid: CID): Placement | undefined {
+    const where = this.#index.get(keyOf(cid));
+    return where?.at === "file" ? { path: where.path, offset: where.offset, length: where.length } : undefined;
+  }
+
+  /**
+   * Records that the exporter wrote `cid`'s verified bytes (a raw block held in memory) at `offset` of `path`: they
+   * leave memory and are read from there from now on. A block already on disk keeps its place.
+   */
+  place(cid: CID, path: string, offset: number): void {
+    const key = keyOf(cid);
+    const where = this.#index.get(key);
+    if (where?.at !== "memory") return;
+    this.#index.set(key, { at: "file", path, offset, length: where.length });
+    this.#forget(key, this.#memory.get(key)!);
+  }
+
+  /** Reads a stored block: from memory when it is still there, else from the spool file or where it was placed. */
   async read(cid: CID): Promise<Uint8Array> {
     if (cid.multihash.code === IDENTITY) return cid.multihash.digest;
     const key = keyOf(cid);
     const held = this.#memory.get(key);
-    if (held) {
+    const where = this.#index.get(key);
+    if (held && where) {
       // Read once is usually read for good (the exporter walks each block once): it leaves memory when on disk.
-      if (this.#written >= this.#index.get(key)!.offset + held.byteLength) this.#forget(key, held);
-      else this.#read.add(key);
+      if (where.at === "spool" && this.#written >= where.offset + where.length) this.#forget(key, held);
+      else if (where.at === "spool") this.#read.add(key);
       return held;
     }
-    const stored = this.#index.get(key);
-    if (!stored) throw new BlockNotFoundError(`Block ${cid} not found`);
-    // Not in memory means on disk. One reader, so one seek and read at a time.
-    const next = this.#reading.then(() => this.#readAt(stored));
+    if (!where) throw new BlockNotFoundError(`Block ${cid} not found`);
+    // Not in memory means on disk. One read at a time.
+    const next = this.#reading.then(() => this.#readAt(where));
     this.#reading = next.catch(() => {});
     return await next;
   }
 
-  /** Deletes the spooled blocks. */
+  /** Deletes the spooled blocks (placed ones stay where they are, in the exported files). */
   async destroy(): Promise<void> {
     await this.#writing.catch(() => {});
     await this.#reading;
     this.#file?.close();
     this.#reader?.close();
-    this.#file = this.#reader = undefined;
+    this.#placedReader?.file.close();
+    this.#file = this.#reader = this.#placedReader = undefined;
     this.#memory.clear();
+    this.#memoryBytes = 0;
+    this.kick();
     await Deno.remove(this.dir, { recursive: true }).catch(() => {});
   }
 
-  #append(key: string, bytes: Uint8Array, stored: Stored): void {
+  /** Memory over its bound: let go what is on disk, spool what waits if the reader is stuck, else wait for a change. */
+  async #makeRoom(): Promise<void> {
+    while (this.#memoryBytes > this.#memoryMax && this.#file) {
+      let spill = false;
+      const wait = this.#stalled();
+      if (wait === NO_READER) spill = true;
+      else if (wait !== undefined) {
+        // A reader's wait often ends within a tick (the block was there, its promise not settled yet): only one that
+        // outlasts a timer is a stall.
+        await new Promise((r) => setTimeout(r, STALL_MS));
+        spill = this.#stalled() === wait;
+        if (this.#memoryBytes <= this.#memoryMax) return;
+      }
+      // In arrival order; only what is on disk may go (puts running meanwhile appended more).
+      for (const [key, bytes] of this.#memory) {
+        if (this.#memoryBytes <= this.#memoryMax / 2) break;
+        const where = this.#index.get(key)!;
+        if (where.at === "spool" && where.offset + where.length <= this.#written) this.#forget(key, bytes);
+        else if (where.at === "memory" && spill) this.#spool(key, bytes);
+      }
+      if (this.#memoryBytes <= this.#memoryMax) return;
+      const changed = this.#changed.promise;
+      // Only pending writes are worth waiting for (a settled chain would spin this loop).
+      await (this.#written < this.#appended ? Promise.race([this.#writing, changed]) : changed);
+      if (this.#writeError) throw this.#writeError;
+    }
+  }
+
+  #spool(key: string, bytes: Uint8Array): void {
+    const where = { at: "spool" as const, offset: this.#appended, length: bytes.byteLength };
+    this.#appended += bytes.byteLength;
+    this.#index.set(key, where);
     this.#writing = this.#writing.then(async () => {
       if (this.#writeError) return;
       try {
         let off = 0;
         while (off < bytes.byteLength) off += await this.#file!.write(bytes.subarray(off));
-        this.#written = stored.offset + stored.length;
+        this.#written = where.offset + where.length;
         if (this.#read.delete(key)) this.#forget(key, bytes);
       } catch (error) {
         this.#writeError = new StorageError(
@@ -167,20 +258,36 @@ export class BlockSpool {
     if (this.#memory.get(key) !== bytes) return;
     this.#memory.delete(key);
     this.#memoryBytes -= bytes.byteLength;
+    this.kick();
   }
 
-  async #readAt(stored: Stored): Promise<Uint8Array> {
-    await this.#reader!.seek(stored.offset, Deno.SeekMode.Start);
-    const out = new Uint8Array(stored.length);
+  async #readAt(where: Where): Promise<Uint8Array> {
+    if (where.at === "memory") throw new Error("A block held in memory was read from disk");
+    let file = this.#reader!;
+    let what = `the block spool in ${this.dir}`;
+    if (where.at === "file") {
+      what = where.path;
+      if (this.#placedReader?.path !== where.path) {
+        this.#placedReader?.file.close();
+        this.#placedReader = { path: where.path, file: await Deno.open(where.path, { read: true }) };
+      }
+      file = this.#placedReader.file;
+    }
+    await file.seek(where.offset, Deno.SeekMode.Start);
+    const out = new Uint8Array(where.length);
     let off = 0;
     while (off < out.byteLength) {
-      const n = await this.#reader!.read(out.subarray(off));
-      if (n === null) throw new Error(`The block spool in ${this.dir} ends before offset ${stored.offset + off}`);
+      const n = await file.read(out.subarray(off));
+      if (n === null) throw new Error(`${what} ends before offset ${where.offset + off}`);
       off += n;
     }
     return out;
   }
 }
+
+// What `stalled` answers without a reader, and how long a reader's wait must last to count as stuck.
+const NO_READER = -1;
+const STALL_MS = 2;
 
 /** A stream of blocks within one attempt (one CAR response). */
 export interface Feed {
@@ -217,12 +324,16 @@ export class BlockSession {
   #slots: Slots;
   #failure: unknown;
   #failed = false;
+  // Reads the reader waits on now, oldest first (a Set keeps insertion order).
+  #needs = new Set<number>();
+  #nextNeed = 0;
 
   constructor(spool: BlockSpool, options: { source: BlockSource; signal: AbortSignal; concurrency?: number }) {
     this.spool = spool;
     this.#source = options.source;
     this.#signal = AbortSignal.any([options.signal, this.#controller.signal]);
     this.#slots = new Slots(options.concurrency ?? 8);
+    spool.attach(() => this.#needs.values().next().value);
   }
 
   /** The first error of a feed or fetch, which ended the session; undefined while it is sound. */
@@ -235,10 +346,39 @@ export class BlockSession {
     return this.#failed;
   }
 
-  /** The blockstore interface of the exporter. */
-  async *get(cid: CID, options: { signal?: AbortSignal } = {}): AsyncGenerator<Uint8Array> {
-    await this.#arrival(cid, options.signal);
+  /**
+   * The blockstore interface of the exporter. A read with `ahead` is read-ahead: the reader does not wait on it yet
+   * (see {@linkcode need}); any other read is what the reader waits on now.
+   */
+  async *get(cid: CID, options: { signal?: AbortSignal; ahead?: boolean } = {}): AsyncGenerator<Uint8Array> {
+    const arrival = this.#arrival(cid, options.signal);
+    await (options.ahead || this.spool.has(cid) ? arrival : this.need(arrival));
     yield await this.spool.read(cid);
+  }
+
+  /**
+   * Awaits `pending`, a block the reader cannot go on without and that is not there yet: meanwhile the spool makes
+   * room in memory by spooling what it holds (which then came out of order) rather than waiting for the reader.
+   */
+  async need<T>(pending: Promise<T>): Promise<T> {
+    const id = this.#nextNeed++;
+    this.#needs.add(id);
+    this.spool.kick();
+    try {
+      return await pending;
+    } finally {
+      this.#needs.delete(id);
+    }
+  }
+
+  /** Where a raw block was written in an exported file ({@linkcode BlockSpool.placed}). */
+  placed(cid: CID): Placement | undefined {
+    return this.spool.placed(cid);
+  }
+
+  /** The exporter wrote a raw block's bytes into a file ({@linkcode BlockSpool.place}). */
+  place(cid: CID, path: string, offset: number): void {
+    this.spool.place(cid, path, offset);
   }
 
   /** Stores a block that arrived on its own (a raw-block answer). */
@@ -258,6 +398,8 @@ export class BlockSession {
   /** Ends the session: feeds and fetches still running are cancelled, readers get `error` (or an abort). */
   close(error?: unknown): void {
     if (error !== undefined) this.#fail(error);
+    // No reader any more: what arrives now is spooled, never waited on.
+    this.spool.attach(undefined);
     this.#controller.abort(new DOMException("attempt finished", "AbortError"));
     this.#rejectAll(this.#failure ?? new DOMException("attempt finished", "AbortError"));
   }

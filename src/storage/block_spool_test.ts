@@ -47,3 +47,61 @@ Deno.test("a block that does not match its CID is refused and not stored", async
   }
   await Deno.remove(dir, { recursive: true });
 });
+
+Deno.test("with placeRaw, a raw block the exporter placed leaves memory, never reaches the spool file, reads back from its file", async () => {
+  const dir = await Deno.makeTempDir();
+  const spool = await new BlockSpool(`${dir}/spool`, { placeRaw: true }).open();
+  try {
+    const a = await rawBlock(70_000, 1);
+    const b = await rawBlock(50_000, 2);
+    await spool.put(a.cid, a.bytes);
+    await spool.put(b.cid, b.bytes);
+    assert.equal(spool.memoryBytes, 120_000, "both wait in memory");
+    // The exporter writes them into a file, b first, then a.
+    await Deno.writeFile(`${dir}/file`, new Uint8Array([...b.bytes, ...a.bytes]));
+    spool.place(b.cid, `${dir}/file`, 0);
+    spool.place(a.cid, `${dir}/file`, 50_000);
+    assert.equal(spool.memoryBytes, 0);
+    assert.deepEqual(spool.placed(a.cid), { path: `${dir}/file`, offset: 50_000, length: 70_000 });
+    assert.deepEqual(await spool.read(a.cid), a.bytes);
+    assert.deepEqual(await spool.read(b.cid), b.bytes);
+    assert.equal(spool.spooledBytes, 0);
+    assert.equal((await Deno.stat(`${dir}/spool/blocks`)).size, 0, "the spool file holds none of their bytes");
+    assert.equal(spool.has(a.cid), true);
+  } finally {
+    await spool.destroy();
+  }
+  assert.equal((await Deno.stat(`${dir}/file`)).size, 120_000, "destroy leaves the placed blocks' file alone");
+  await Deno.remove(dir, { recursive: true });
+});
+
+Deno.test("with placeRaw and memory full: no reader spools at once; a reader stuck on a missing block gets room made", async () => {
+  const dir = await Deno.makeTempDir();
+  const spool = await new BlockSpool(`${dir}/spool`, { placeRaw: true, memoryBytes: 100_000 }).open();
+  try {
+    const blocks = await Promise.all(Array.from({ length: 12 }, (_, i) => rawBlock(30_000, i)));
+    // No reader: past the memory bound, blocks go to the spool file (and put does not wait for anyone).
+    for (const b of blocks.slice(0, 6)) await spool.put(b.cid, b.bytes);
+    assert.ok(spool.spooledBytes > 0, "spooled without a reader");
+    assert.ok(spool.memoryBytes <= 130_000, `memory bounded: ${spool.memoryBytes}`);
+    // A reader that is not stuck: puts past the bound wait for it to place what memory holds.
+    let stalled: number | undefined = undefined;
+    spool.attach(() => stalled);
+    const before = spool.spooledBytes;
+    const waiting = Promise.all(blocks.slice(6).map((b) => spool.put(b.cid, b.bytes)));
+    let settled = false;
+    waiting.then(() => settled = true);
+    await new Promise((r) => setTimeout(r, 30));
+    assert.equal(settled, false, "put waits while the reader works");
+    assert.equal(spool.spooledBytes, before, "nothing spooled while the reader is not stuck");
+    // Now the reader waits on a block that is not there: what memory holds came out of order and is spooled.
+    stalled = 1;
+    spool.kick();
+    await waiting;
+    assert.ok(spool.spooledBytes > before, "room was made by spooling");
+    for (const b of blocks) assert.deepEqual(await spool.read(b.cid), b.bytes);
+  } finally {
+    await spool.destroy();
+  }
+  await Deno.remove(dir, { recursive: true });
+});

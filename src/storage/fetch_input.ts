@@ -62,6 +62,11 @@ export interface FetchInputResult extends ExportResult {
   gateway: string;
   /** Attempts made (a resumed or retried gateway counts again). */
   attempts: number;
+  /**
+   * Bytes that went through the block spool on disk: the DAG's inner blocks, and raw blocks that could not be written
+   * straight into the files (they came out of order). The rest reached the disk once, in the files.
+   */
+  spooledBytes: number;
 }
 
 // Errors about the content itself: another gateway would serve the same verified DAG.
@@ -98,6 +103,7 @@ export async function fetchInput(
   const progress = options.progress;
   const spool = await new BlockSpool(`${options.workDir ?? `${destDir}/..`}/.blocks-${crypto.randomUUID()}`, {
     maxBytes: maxCarBytes,
+    placeRaw: true,
     onBlock: (progress || options.checkSpace) &&
       ((blockCid, bytes) => {
         if (!sized && equals(blockCid.multihash.bytes, cid.multihash.bytes)) {
@@ -125,6 +131,7 @@ export async function fetchInput(
   let integrity: StorageError | undefined;
   let attempts = 0;
   const backoffMs = options.backoffBaseMs ?? 1000;
+  let done = false;
   try {
     for (let round = 0; round <= options.retries; round++) {
       for (const gateway of options.gateways) {
@@ -135,18 +142,21 @@ export async function fetchInput(
           try {
             log?.debug(`fetching ${label}`, { gateway: name, round, resumed_bytes: before });
             const result = await attempt(cid, gateway, destDir, spool, options, signal);
+            const spooledBytes = spool.spooledBytes;
             log?.info(`${label} fetched and verified`, {
               gateway: name,
               bytes: result.bytes,
               files: result.files,
               attempts,
+              spooled_bytes: spooledBytes,
             });
-            return { ...result, gateway: name, attempts };
+            done = true;
+            return { ...result, gateway: name, attempts, spooledBytes };
           } catch (raw) {
             if (spaceError) throw spaceError;
             const error = signal.aborted ? abortError(label, options.signal, options.totalTimeoutMs, raw) : raw;
             const storageError = asStorageError(error, "input_fetch_failed", "network error");
-            await emptyDir(destDir);
+            // What the attempt wrote stays: the raw blocks it placed in the files are part of what resumes.
             if (storageError.detail === "aborted") throw storageError;
             failures.push(`${name}: ${storageError.message}`);
             details.push(storageError.detail);
@@ -181,6 +191,7 @@ export async function fetchInput(
     }
   } finally {
     await spool.destroy();
+    if (!done) await emptyDir(destDir);
   }
   if (spaceError) throw spaceError;
   if (options.signal?.aborted) throw abortError(label, options.signal, options.totalTimeoutMs, undefined);

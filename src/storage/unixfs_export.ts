@@ -21,9 +21,25 @@ export interface ExportResult {
   files: number;
 }
 
-/** Minimal blockstore the exporter reads from. */
+/** Where a block's bytes already are in a file this export (or an earlier attempt of it) wrote. */
+export interface Placement {
+  path: string;
+  offset: number;
+  length: number;
+}
+
+/**
+ * The blockstore the exporter reads from. The optional parts let a file be written straight from arriving blocks and
+ * resumed from a partly written one: a raw block written into a file is `place`d there, and a block already `placed`
+ * where the file needs it is not read or written again.
+ */
 export interface ReadableBlocks {
-  get(cid: CID, options?: { signal?: AbortSignal }): AsyncGenerator<Uint8Array>;
+  /** `ahead`: a read-ahead, not waited on yet (then {@linkcode need} when it is). */
+  get(cid: CID, options?: { signal?: AbortSignal; ahead?: boolean }): AsyncGenerator<Uint8Array>;
+  /** Awaits a read-ahead that is now what the exporter waits on. */
+  need?<T>(pending: Promise<T>): Promise<T>;
+  placed?(cid: CID): Placement | undefined;
+  place?(cid: CID, path: string, offset: number): void;
 }
 
 /** The file name a single-file CID gets inside the input directory (docs/wire-contract.md §4). */
@@ -49,7 +65,7 @@ export async function exportToDir(
   limits: ExportLimits,
   signal: AbortSignal,
 ): Promise<ExportResult> {
-  const state = { bytes: 0, files: 0, entries: 0, root: destDir };
+  const state: State = { bytes: 0, files: 0, entries: 0, root: destDir, made: new Set() };
   // deno-lint-ignore no-explicit-any
   const root = await exporter(cid, blocks as any, { signal });
   if (root.type === "directory") {
@@ -60,7 +76,14 @@ export async function exportToDir(
   return { bytes: state.bytes, files: state.files };
 }
 
-type State = { bytes: number; files: number; entries: number; root: string };
+type State = {
+  bytes: number;
+  files: number;
+  entries: number;
+  root: string;
+  /** Paths this export made: a second entry with one of them is a duplicate link; others are an earlier attempt's. */
+  made: Set<string>;
+};
 
 /** An entry's path inside the input, for messages. */
 function shown(path: string, state: State): string {
@@ -88,7 +111,11 @@ async function writeDirectory(
     const entry = await exporter(link.cid, blocks as any, { signal });
     const target = `${path}/${link.name}`;
     if (entry.type === "directory") {
-      await Deno.mkdir(target);
+      claim(target, state);
+      // An earlier attempt of this retrieval may have made it (the same DAG makes the same tree).
+      await Deno.mkdir(target).catch((e) => {
+        if (!(e instanceof Deno.errors.AlreadyExists)) throw e;
+      });
       await writeDirectory(entry, blocks, target, limits, state, signal);
     } else {
       await writeFile(entry, blocks, target, limits, state, signal);
@@ -130,12 +157,24 @@ async function writeFile(
         `bytes`,
     );
   }
-  // createNew: an entry that names an existing path (duplicate links) is refused rather than overwritten.
-  const file = await Deno.open(path, { write: true, createNew: true, mode: 0o644 });
+  claim(path, state);
+  // A file an earlier attempt left is written on where it stands: what it placed there is kept.
+  let resumed = false;
+  const file = await Deno.open(path, { write: true, createNew: true, mode: 0o644 }).catch((e) => {
+    if (!(e instanceof Deno.errors.AlreadyExists)) throw e;
+    resumed = true;
+    return Deno.open(path, { write: true });
+  });
   try {
-    const content = entry.type === "file" ? fileContent(entry, blocks, signal) : entry.content({ signal });
-    for await (const chunk of content) {
-      state.bytes += chunk.byteLength;
+    const pieces: AsyncIterable<Piece> = entry.type === "file"
+      ? fileContent(entry, blocks, path, signal)
+      : rawPieces(entry, entry.content({ signal }));
+    // `at` is where the next piece goes in the file, `cursor` where the file's position is.
+    let at = 0;
+    let cursor = 0;
+    for await (const piece of pieces) {
+      const length = piece.data?.byteLength ?? piece.skip!;
+      state.bytes += length;
       if (state.bytes > limits.maxBytes) {
         throw new StorageError(
           "input_fetch_failed",
@@ -143,13 +182,44 @@ async function writeFile(
           `Input exceeds INPUT_MAX_BYTES (${limits.maxBytes} bytes decoded)`,
         );
       }
-      let off = 0;
-      while (off < chunk.byteLength) off += await file.write(chunk.subarray(off));
+      if (piece.data) {
+        if (cursor !== at) await file.seek(at, Deno.SeekMode.Start);
+        let off = 0;
+        while (off < length) off += await file.write(piece.data.subarray(off));
+        cursor = at + length;
+        if (piece.raw) blocks.place?.(piece.raw, path, at);
+      }
+      at += length;
     }
+    if (resumed) await file.truncate(at);
   } finally {
     file.close();
   }
   state.files++;
+}
+
+/** Marks `path` as made by this export; a second entry with it is refused rather than overwritten. */
+function claim(path: string, state: State): void {
+  if (state.made.has(path)) {
+    throw new StorageError(
+      "input_fetch_failed",
+      "unsafe_name",
+      `Refusing input entry ${shown(path, state)}: the directory names it twice`,
+    );
+  }
+  state.made.add(path);
+}
+
+/** A part of a file: bytes to write (`raw`: they are that raw block, whole), or a range already written (`skip`). */
+interface Piece {
+  data?: Uint8Array;
+  raw?: CID;
+  skip?: number;
+}
+
+async function* rawPieces(entry: UnixFSEntry, content: AsyncIterable<Uint8Array>): AsyncGenerator<Piece> {
+  // A raw-block file is that block: one piece, placed like a raw leaf.
+  for await (const data of content) yield { data, raw: entry.type === "raw" ? entry.cid : undefined };
 }
 
 // Blocks asked for ahead of the one being written, per level of a file's tree (the exporter's own walker asks without
@@ -157,41 +227,74 @@ async function writeFile(
 const READ_AHEAD = 8;
 
 /**
- * A UnixFS file's bytes in order, read block by block with a bounded read-ahead, so a slow disk holds the network back
- * instead of letting data queue in memory. Checks what the exporter checks: dag-pb or raw children only, one block
- * size per link, and exactly the size the root declares.
+ * A UnixFS file's pieces in order, read block by block with a bounded read-ahead, so a slow disk holds the network back
+ * instead of letting data queue in memory. A raw leaf already placed at its offset of `path` (by an earlier attempt)
+ * is skipped unread. Checks what the exporter checks: dag-pb or raw children only, one block size per link, and
+ * exactly the size the root declares.
  */
 async function* fileContent(
   entry: UnixFSEntry & { type: "file" },
   blocks: ReadableBlocks,
+  path: string,
   signal: AbortSignal,
-): AsyncGenerator<Uint8Array> {
+): AsyncGenerator<Piece> {
   const wanted = entry.unixfs.fileSize();
   let read = 0n;
   const fetchBlock = async (cid: CID) => {
     const parts: Uint8Array[] = [];
-    for await (const part of blocks.get(cid, { signal })) parts.push(part);
+    for await (const part of blocks.get(cid, { signal, ahead: true })) parts.push(part);
     return parts.length === 1 ? parts[0] : concat(parts);
   };
-  const count = (bytes: Uint8Array) => {
-    read += BigInt(bytes.byteLength);
+  const count = (length: number) => {
+    read += BigInt(length);
     if (read > wanted) throw new Error(`File ${entry.cid} holds more bytes than the ${wanted} its root declares`);
-    return bytes;
   };
-  async function* walk(node: PBNode, unixfs: UnixFS): AsyncGenerator<Uint8Array> {
-    if (unixfs.data !== undefined && unixfs.data.byteLength > 0) yield count(unixfs.data);
+  // Placed where the file has it: at this offset of this path, with the size the parent declares for it.
+  const placedHere = (cid: CID, offset: bigint, size: bigint) => {
+    if (cid.code !== RAW) return undefined;
+    const at = blocks.placed?.(cid);
+    return at && at.path === path && BigInt(at.offset) === offset && BigInt(at.length) === size ? at : undefined;
+  };
+  interface Ahead {
+    bytes?: Promise<Uint8Array>;
+    settled: boolean;
+  }
+  async function* walk(node: PBNode, unixfs: UnixFS): AsyncGenerator<Piece> {
+    if (unixfs.data !== undefined && unixfs.data.byteLength > 0) {
+      count(unixfs.data.byteLength);
+      yield { data: unixfs.data };
+    }
     if (node.Links.length !== unixfs.blockSizes.length) throw new Error("Inconsistent block sizes and dag links");
-    const ahead: Promise<Uint8Array>[] = [];
+    const ahead: Ahead[] = [];
     let next = 0;
-    for (const link of node.Links) {
+    // Where child `next` starts, by the sizes this node declares (checked against `read` before anything is skipped).
+    let predicted = read;
+    for (const [i, link] of node.Links.entries()) {
       while (next < node.Links.length && ahead.length < READ_AHEAD) {
-        const pending = fetchBlock(node.Links[next++].Hash);
-        pending.catch(() => {}); // awaited below, unless an earlier block failed first
-        ahead.push(pending);
+        const size = unixfs.blockSizes[next];
+        const cid = node.Links[next++].Hash;
+        const item: Ahead = { settled: false };
+        if (!placedHere(cid, predicted, size)) {
+          item.bytes = fetchBlock(cid);
+          // Awaited below, unless an earlier block failed first.
+          item.bytes.then(() => item.settled = true, () => item.settled = true);
+        }
+        ahead.push(item);
+        predicted += size;
       }
-      const bytes = await ahead.shift()!;
-      if (link.Hash.code === RAW) yield count(bytes);
-      else if (link.Hash.code === DAG_PB) {
+      const item = ahead.shift()!;
+      const at = placedHere(link.Hash, read, unixfs.blockSizes[i]);
+      if (!item.bytes && at) {
+        count(at.length);
+        yield { skip: at.length };
+        continue;
+      }
+      const pending = item.bytes ?? fetchBlock(link.Hash);
+      const bytes = item.settled || !blocks.need ? await pending : await blocks.need(pending);
+      if (link.Hash.code === RAW) {
+        count(bytes.byteLength);
+        yield { data: bytes, raw: link.Hash };
+      } else if (link.Hash.code === DAG_PB) {
         const child = decodePb(bytes);
         if (child.Data === undefined) throw new Error(`Block ${link.Hash} of file ${entry.cid} has no UnixFS data`);
         yield* walk(child, UnixFS.unmarshal(child.Data));

@@ -95,3 +95,28 @@ Deno.test("a gateway that serves raw blocks only (CAR requests: HTTP 501) is ask
   assert.ok(await sameBytes(`${source}/a.bin`, `${dest}/a.bin`));
   assert.ok(server.requests >= 6, `one 501, then a request per block: ${server.requests}`);
 });
+
+Deno.test("a 16 MiB file in DFS order reaches the disk once: only the inner blocks go through the block spool", async () => {
+  await using stack = await localStack();
+  const { cid, source } = await uploadTree(stack, { "weights.bin": 16 * 1024 * 1024 });
+  const { server } = await standIn(stack, "trustless");
+  await using _s = server;
+  const dest = `${stack.dir}/in`;
+  const res = await storageVia(stack, [server.url]).fetchInput(cid, dest);
+  assert.ok(await sameBytes(`${source}/weights.bin`, `${dest}/weights.bin`));
+  console.log(`spooled ${res.spooledBytes} of ${res.bytes} bytes`);
+  assert.ok(res.spooledBytes < res.bytes / 100, `${res.spooledBytes} bytes spooled: the leaves were written twice`);
+});
+
+Deno.test("a 16 MiB file from a legacy CAR gateway (every block after its children) is spooled as it must be, and lands intact", async () => {
+  await using stack = await localStack();
+  const { cid, source } = await uploadTree(stack, { "weights.bin": 16 * 1024 * 1024 });
+  const { server } = await standIn(stack, "legacy_car");
+  await using _s = server;
+  const dest = `${stack.dir}/in`;
+  // The file's root comes last: the exporter waits on it while 16 MiB of leaves arrive, more than memory holds.
+  const res = await storageVia(stack, [server.url]).fetchInput(cid, dest);
+  assert.ok(await sameBytes(`${source}/weights.bin`, `${dest}/weights.bin`));
+  assert.ok(res.spooledBytes > 8 * 1024 * 1024, `only ${res.spooledBytes} bytes spooled`);
+  assert.equal(server.requests, 1);
+});
