@@ -142,6 +142,8 @@ export async function fetchInput(
           try {
             log?.debug(`fetching ${label}`, { gateway: name, round, resumed_bytes: before });
             const result = await attempt(cid, gateway, destDir, spool, options, signal);
+            // The root's sizes count a block each time the DAG uses it: content with repeated blocks would end short.
+            if (progress) progress.total = progress.bytes;
             const spooledBytes = spool.spooledBytes;
             log?.info(`${label} fetched and verified`, {
               gateway: name,

@@ -60,6 +60,19 @@ Deno.test("a download reports growing verified byte counts before it ends, and t
   assert.equal(rec.sum(), expected, "onBytes sums to the transfer size");
 });
 
+Deno.test("a download of content with repeated blocks ends at its total: the total is corrected to the unique blocks", async () => {
+  await using stack = await localStack();
+  // 2 MiB of one byte: eight identical 256 KiB leaves, one block on the wire.
+  const { cid } = await uploadTree(stack, { "zeros.bin": new Uint8Array(2 * MiB) });
+  const rec = recorder();
+  const res = await stack.storage.fetchInput(cid, `${stack.dir}/in`, rec.options);
+  assert.equal(res.bytes, 2 * MiB);
+  const last = rec.reports.at(-1)!;
+  assert.ok(last.done);
+  assert.ok(last.bytes < MiB, `the repeated leaf is counted once: ${last.bytes}`);
+  assert.equal(last.total, last.bytes, "the final report is complete, not stuck short of the root's declared size");
+});
+
 Deno.test("a download resumed after a dropped connection continues its count: each block once, onBytes sums to the size", async () => {
   await using stack = await localStack();
   const { cid } = await uploadTree(stack, { "big.bin": 4 * MiB });
