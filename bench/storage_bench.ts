@@ -28,6 +28,11 @@ function peakRssMb(): number {
   return m ? Number(m[1]) / 1024 : NaN;
 }
 
+/** Starts a new peak: the kernel resets VmHWM to the current RSS (`5` to clear_refs, Linux 4.0+). */
+function resetPeakRss(): void {
+  Deno.writeTextFileSync("/proc/self/clear_refs", "5");
+}
+
 const size = parseSize(args.values.size!);
 const work = await Deno.makeTempDir({ prefix: "storage-bench-" });
 const port = (() => {
@@ -67,13 +72,17 @@ try {
   const storage = new Storage(benchConfig(`${work}/agent`, { url, jwt: JWT, size }), new Logger({ level: "warn" }));
   // uploadOutput moves the directory into the spool: give it a hard-linked twin so the source stays.
   await new Deno.Command("cp", { args: ["-al", src, `${work}/out`] }).output();
+  resetPeakRss();
   const [up, agentUpS] = await timed(() =>
     storage.uploadOutput(`${work}/out`, { jobId: "bench", agentAddress: "0x0" })
   );
   if (up.cid !== curlCid) throw new Error(`CID differs: agent ${up.cid}, curl ${curlCid}`);
 
   const [, curlDownS] = await timed(() => curl(["-o", `${work}/curl.car`, `${url}/ipfs/${up.cid}?format=car`]));
+  const upPeak = peakRssMb();
+  resetPeakRss();
   const [down, agentDownS] = await timed(() => storage.fetchInput(up.cid, `${work}/in`));
+  const downPeak = peakRssMb();
   if (down.bytes !== size) throw new Error(`fetched ${down.bytes} bytes, expected ${size}`);
 
   const row = (what: string, agentS: number, curlS: number) =>
@@ -86,7 +95,7 @@ try {
   console.log(`size ${mb.toFixed(0)} MiB, CID ${up.cid}`);
   row("upload (pinFileToIPFS)", agentUpS, curlUpS);
   row("download (CAR, verified)", agentDownS, curlDownS);
-  console.log(`agent peak RSS (VmHWM): ${peakRssMb().toFixed(0)} MB`);
+  console.log(`agent peak RSS (VmHWM): upload ${upPeak.toFixed(0)} MB, download ${downPeak.toFixed(0)} MB`);
 } finally {
   child.kill("SIGTERM");
   await child.status;

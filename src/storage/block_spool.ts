@@ -9,6 +9,7 @@
 import { decode as decodePb } from "@ipld/dag-pb";
 import type { CID } from "multiformats/cid";
 import { base32 } from "multiformats/bases/base32";
+import { BlockBuffers } from "./block_buffers.ts";
 import { BlockNotFoundError } from "./disk_blockstore.ts";
 import { StorageError } from "./errors.ts";
 import { assertVerifiable, canVerify, DAG_PB, IDENTITY, RAW, verifyBlock } from "./block_verify.ts";
@@ -73,8 +74,12 @@ export class BlockSpool {
   #stalled: () => number | undefined = () => NO_READER;
   #changed = Promise.withResolvers<void>();
   #placedReader?: { path: string; file: Deno.FsFile };
+  // Held blocks handed to readers and not released yet, with how many times.
+  #lentOut = new Map<Uint8Array, number>();
   /** Bytes of all blocks stored so far. */
   storedBytes = 0;
+  /** Memory for large blocks, reused once a placed block's readers are done with it. */
+  readonly buffers: BlockBuffers = new BlockBuffers();
 
   constructor(dir: string, options: BlockSpoolOptions = {}) {
     this.dir = dir;
@@ -171,6 +176,19 @@ export class BlockSpool {
     this.#forget(key, this.#memory.get(key)!);
   }
 
+  /**
+   * The reader is done with `bytes`, which {@linkcode read} gave it for `cid`. Once every reader of a placed block is
+   * done, its memory goes back to {@linkcode buffers} for the blocks still to come.
+   */
+  release(cid: CID, bytes: Uint8Array): void {
+    const count = this.#lentOut.get(bytes);
+    if (count === undefined) return;
+    if (count > 1) return void this.#lentOut.set(bytes, count - 1);
+    this.#lentOut.delete(bytes);
+    const key = keyOf(cid);
+    if (this.#index.get(key)?.at === "file" && this.#memory.get(key) !== bytes) this.buffers.give(bytes);
+  }
+
   /** Reads a stored block: from memory when it is still there, else from the spool file or where it was placed. */
   async read(cid: CID): Promise<Uint8Array> {
     if (cid.multihash.code === IDENTITY) return cid.multihash.digest;
@@ -178,6 +196,7 @@ export class BlockSpool {
     const held = this.#memory.get(key);
     const where = this.#index.get(key);
     if (held && where) {
+      if (where.at === "memory") this.#lentOut.set(held, (this.#lentOut.get(held) ?? 0) + 1);
       // Read once is usually read for good (the exporter walks each block once): it leaves memory when on disk.
       if (where.at === "spool" && this.#written >= where.offset + where.length) this.#forget(key, held);
       else if (where.at === "spool") this.#read.add(key);
@@ -200,6 +219,8 @@ export class BlockSpool {
     this.#file = this.#reader = this.#placedReader = undefined;
     this.#memory.clear();
     this.#memoryBytes = 0;
+    this.#lentOut.clear();
+    this.buffers.clear();
     this.kick();
     await Deno.remove(this.dir, { recursive: true }).catch(() => {});
   }
@@ -379,6 +400,11 @@ export class BlockSession {
   /** The exporter wrote a raw block's bytes into a file ({@linkcode BlockSpool.place}). */
   place(cid: CID, path: string, offset: number): void {
     this.spool.place(cid, path, offset);
+  }
+
+  /** The exporter is done with bytes it read ({@linkcode BlockSpool.release}). */
+  release(cid: CID, bytes: Uint8Array): void {
+    this.spool.release(cid, bytes);
   }
 
   /** Stores a block that arrived on its own (a raw-block answer). */

@@ -2,6 +2,7 @@
 import { createDecoder } from "@ipld/car/decoder";
 import type { CID } from "multiformats/cid";
 import { MAX_BLOCK_BYTES } from "./block_verify.ts";
+import type { BlockBuffers } from "./block_buffers.ts";
 import { type ByteSource, chunkSource, isByteSource } from "./byte_source.ts";
 import { integrityError, StorageError } from "./errors.ts";
 
@@ -9,6 +10,8 @@ import { integrityError, StorageError } from "./errors.ts";
 export interface CarLimits {
   /** Largest total CAR size accepted (headers, CIDs and blocks). */
   maxCarBytes: number;
+  /** Where the memory of large blocks comes from (and goes back to, once they are on disk). */
+  buffers?: BlockBuffers;
 }
 
 /** Where the blocks go: verified there (a mismatch throws), in the order they arrive. */
@@ -46,7 +49,7 @@ export async function ingestCar(
   limits: CarLimits,
 ): Promise<CarIngestResult> {
   const chunks = isByteSource(body) ? undefined : chunkSource(body);
-  const reader = new CarSectionReader(chunks ?? (body as ByteSource), limits.maxCarBytes);
+  const reader = new CarSectionReader(chunks ?? (body as ByteSource), limits.maxCarBytes, limits.buffers);
   const decoder = createDecoder(reader);
   let blocks = 0;
   let roots: CID[] = [];
@@ -58,10 +61,12 @@ export async function ingestCar(
     roots = header.roots ?? [];
     for await (const { cid, bytes } of decoder.blocks()) {
       if (failure) throw failure.error;
-      inflightBytes += bytes.byteLength;
+      // The size is kept: once the block is on disk its memory may be read into again (and `bytes` detached).
+      const size = bytes.byteLength;
+      inflightBytes += size;
       const put: Promise<void> = sink.put(cid, bytes).catch((error) => void (failure ??= { error })).finally(() => {
         inflight.delete(put);
-        inflightBytes -= bytes.byteLength;
+        inflightBytes -= size;
       });
       inflight.add(put);
       blocks++;
@@ -110,10 +115,12 @@ class CarSectionReader {
   #pos = 0;
   #skip = 0;
   #afterLarge = false;
+  #buffers?: BlockBuffers;
 
-  constructor(source: ByteSource, maxCarBytes: number) {
+  constructor(source: ByteSource, maxCarBytes: number, buffers?: BlockBuffers) {
     this.#source = source;
     this.#max = maxCarBytes;
+    this.#buffers = buffers;
   }
 
   get pos(): number {
@@ -134,7 +141,10 @@ class CarSectionReader {
     const view = this.#buf.subarray(this.#off, this.#off + n);
     // Small results are copied: a CID keeps a view of its bytes, which must not pin a read buffer.
     const out = large ? view : view.slice();
-    if (large) this.#lent = true;
+    if (large) {
+      this.#lent = true;
+      this.#buffers?.adopt(out);
+    }
     if (seek) {
       this.#off += n;
       this.#pos += n;
@@ -162,7 +172,8 @@ class CarSectionReader {
       const have = this.#end - this.#off;
       if (this.#lent || this.#buf.byteLength - this.#off < n || this.#buf.byteLength === this.#end) {
         const size = exact ? n : Math.max(n, this.#afterLarge ? READ_AFTER_LARGE : READ_AFTER_SMALL);
-        const next = new Uint8Array(size);
+        // Every byte of it is read into before any is handed out (a shorter stream ends in an error).
+        const next = exact && this.#buffers ? this.#buffers.take(size) : new Uint8Array(size);
         next.set(this.#buf.subarray(this.#off, this.#end));
         this.#buf = next;
         this.#off = 0;

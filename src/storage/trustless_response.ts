@@ -63,7 +63,7 @@ export async function readAnswer(
   const type = mediaType(contentType);
   if (type === CAR_TYPE) {
     const feed = session.openFeed();
-    const result = await ingestCar(body, feed, { maxCarBytes: options.maxCarBytes });
+    const result = await ingestCar(body, feed, { maxCarBytes: options.maxCarBytes, buffers: session.spool.buffers });
     feed.end();
     return result;
   }

@@ -40,6 +40,8 @@ export interface ReadableBlocks {
   need?<T>(pending: Promise<T>): Promise<T>;
   placed?(cid: CID): Placement | undefined;
   place?(cid: CID, path: string, offset: number): void;
+  /** The exporter is done with `bytes`, read for `cid`: their memory may be used again. */
+  release?(cid: CID, bytes: Uint8Array): void;
 }
 
 /** The file name a single-file CID gets inside the input directory (docs/wire-contract.md §4). */
@@ -187,7 +189,10 @@ async function writeFile(
         let off = 0;
         while (off < length) off += await file.write(piece.data.subarray(off));
         cursor = at + length;
-        if (piece.raw) blocks.place?.(piece.raw, path, at);
+        if (piece.raw) {
+          blocks.place?.(piece.raw, path, at);
+          blocks.release?.(piece.raw, piece.data);
+        }
       }
       at += length;
     }
