@@ -20,6 +20,23 @@ Deno.test("one flipped bit fails verification with input_integrity_failed", asyn
   await assert.rejects(verifyBlock(cid, bad), (e: StorageError) => e.reason === "input_integrity_failed");
 });
 
+Deno.test("large blocks (hashed off this thread) pass and fail alike: each size, first and last byte flipped", async () => {
+  for (const size of [64 * 1024 - 1, 64 * 1024, 256 * 1024, MAX_BLOCK_BYTES]) {
+    const block = new Uint8Array(size).map((_, i) => (i * 7919) & 0xff);
+    const cid = CID.createV1(0x55, await sha256.digest(block));
+    await verifyBlock(cid, block);
+    for (const at of [0, size - 1]) {
+      const bad = block.slice();
+      bad[at] ^= 0x80;
+      await assert.rejects(
+        verifyBlock(cid, bad),
+        (e: StorageError) => e.reason === "input_integrity_failed" && e.detail === "hash_mismatch",
+        `${size} bytes, byte ${at} flipped`,
+      );
+    }
+  }
+});
+
 Deno.test("a block of any codec verifies by its hash; blocks over 2 MiB and hashes other than sha2-256 are refused", async () => {
   const digest = await sha256.digest(bytes);
   // A dag-cbor block is checked like any other: whether it may reach /input is the exporter's decision.
