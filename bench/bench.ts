@@ -6,8 +6,10 @@
  * - P2 N trivial jobs on 4 slots vs `xargs -P4 docker run --rm`: throughput ratio.
  * - P3/P4 the storage benchmark (`bench/storage_bench.ts`) at `--storage-size` (default 64MiB; `--storage-size 1GiB`).
  * - P5 the idle agent for `--idle` seconds: RSS and CPU from /proc/<pid>/status and /proc/<pid>/stat.
+ * - P6 a job moving `--p6-size` in (verified) and out vs `curl` the CAR + `docker run --rm` (a copy) + `curl -F`.
  *
- *   deno task bench [--p1 20] [--p2 200] [--idle 60] [--storage-size 64MiB] [--only P1,P2,P3,P5]
+ *   deno task bench [--p1 20] [--p2 200] [--idle 60] [--storage-size 64MiB] [--p6 3] [--p6-size 256MiB]
+ *                   [--only P1,P2,P3,P5,P6]
  *
  * Prints a table and writes JSON to `bench/results/`.
  */
@@ -17,6 +19,7 @@ import { DOCKER_HOST } from "../tests/support/docker.ts";
 import { DEV_PINATA_JWT, LocalNetwork } from "../tests/support/local_network.ts";
 import { StatusWatch } from "../tests/agent/helpers.ts";
 import { Inspector, summary } from "./cpu_profile.ts";
+import { parseSize } from "./storage_support.ts";
 
 const args = parseArgs({
   args: Deno.args,
@@ -25,7 +28,10 @@ const args = parseArgs({
     p2: { type: "string", default: "200" },
     idle: { type: "string", default: "60" },
     "storage-size": { type: "string", default: "64MiB" },
-    only: { type: "string", default: "P1,P2,P3,P5" },
+    /** P6: runs, and the size moved in and out by each job. */
+    p6: { type: "string", default: "3" },
+    "p6-size": { type: "string", default: "256MiB" },
+    only: { type: "string", default: "P1,P2,P3,P5,P6" },
     /** V8 flags for the agent process (DENO_V8_FLAGS), to compare heap settings. */
     "v8-flags": { type: "string" },
     /** Writes a CPU profile of the agent during P2 (V8 inspector) to this path and prints its top functions. */
@@ -266,6 +272,67 @@ try {
       "",
       "",
     ], [`  P2 RSS before / after ${n} jobs (MB)`, `${rss0.toFixed(0)} / ${rssAfter.toFixed(0)}`, "", ""]);
+  }
+
+  if (only.has("P6")) {
+    // A job that moves real data: SIZE in (verified), copied by the container, SIZE out. Each run gets new bytes, so
+    // neither side is helped by a cache (the agent's input cache would otherwise serve the second run).
+    const size = parseSize(args.values["p6-size"]!);
+    const n = Number(args.values.p6);
+    const COPY = "cp /input/input /output/out.bin";
+    const fresh = async () => {
+      const bytes = new Uint8Array(size);
+      for (let off = 0; off < size; off += 65536) crypto.getRandomValues(bytes.subarray(off, off + 65536));
+      return await net.addFile("data.bin", bytes);
+    };
+    const plainBig = async (cid: string) => {
+      const dir = `${work}/p6-${++seq}`;
+      await Deno.mkdir(`${dir}/in`, { recursive: true });
+      await Deno.mkdir(`${dir}/out`, { recursive: true });
+      const t0 = performance.now();
+      // The same bytes on the wire as the agent's (the CAR), unverified.
+      await sh("curl", ["-sS", "--fail", "-o", `${dir}/in/input`, `${net.ipfs.url}/ipfs/${cid}?format=car`]);
+      await sh(DOCKER, [
+        "run",
+        "--rm",
+        "--network",
+        "none",
+        "-v",
+        `${dir}/in:/input:ro`,
+        "-v",
+        `${dir}/out:/output`,
+        net.image,
+        "/bin/sh",
+        "-c",
+        COPY,
+      ]);
+      await sh("curl", [
+        "-sS",
+        "--fail",
+        "-o",
+        "/dev/null",
+        "-H",
+        `authorization: Bearer ${DEV_PINATA_JWT}`,
+        "-F",
+        `file=@${dir}/out/out.bin`,
+        `${net.ipfs.url}/pinning/pinFileToIPFS`,
+      ]);
+      const ms = performance.now() - t0;
+      await Deno.remove(dir, { recursive: true });
+      return ms;
+    };
+    const a: number[] = [], p: number[] = [];
+    for (let i = 0; i < n; i++) {
+      a.push((await agentJob({ input_file_cid: await fresh(), command: ["/bin/sh", "-c", COPY] })).ms);
+      p.push(await plainBig(await fresh()));
+    }
+    results.P6 = { n, size, agent: a, plain: p, ratio: pct(a, 50) / pct(p, 50) };
+    table.push([
+      `P6 ${args.values["p6-size"]} in + out, end to end p50 (ms)`,
+      pct(a, 50).toFixed(0),
+      pct(p, 50).toFixed(0),
+      `ratio ${(pct(a, 50) / pct(p, 50)).toFixed(2)} (target ≤ 1.2)`,
+    ]);
   }
 
   if (only.has("P5")) {
