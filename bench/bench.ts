@@ -137,13 +137,16 @@ try {
   const stepSum = (t: Record<string, number> | undefined) =>
     Object.entries(t ?? {}).filter(([k]) => !NESTED.has(k)).reduce((sum, [, v]) => sum + v, 0);
 
-  /** The same work with the plain tools: curl the input, docker run --rm, curl the output up. */
-  const plainJob = async () => {
+  /**
+   * The same work with the plain tools: curl `inputUrl`, `docker run --rm` the shell `command` on it, curl the output
+   * file `output` up. Returns the total and the container's part.
+   */
+  const plainTools = async (inputUrl: string, command: string, output: string) => {
     const dir = `${work}/plain-${++seq}`;
     await Deno.mkdir(`${dir}/in`, { recursive: true });
     await Deno.mkdir(`${dir}/out`, { recursive: true });
     const t0 = performance.now();
-    await sh("curl", ["-sS", "--fail", "-o", `${dir}/in/input`, `${net.ipfs.url}/ipfs/${input}?format=raw`]);
+    await sh("curl", ["-sS", "--fail", "-o", `${dir}/in/input`, inputUrl]);
     const r0 = performance.now();
     await sh(DOCKER, [
       "run",
@@ -157,7 +160,7 @@ try {
       net.image,
       "/bin/sh",
       "-c",
-      TRIVIAL,
+      command,
     ]);
     const runMs = performance.now() - r0;
     await sh("curl", [
@@ -168,11 +171,14 @@ try {
       "-H",
       `authorization: Bearer ${DEV_PINATA_JWT}`,
       "-F",
-      `file=@${dir}/out/result.txt`,
+      `file=@${dir}/out/${output}`,
       `${net.ipfs.url}/pinning/pinFileToIPFS`,
     ]);
-    return { ms: performance.now() - t0, runMs };
+    const ms = performance.now() - t0;
+    await Deno.remove(dir, { recursive: true });
+    return { ms, runMs };
   };
+  const plainJob = () => plainTools(`${net.ipfs.url}/ipfs/${input}?format=raw`, TRIVIAL, "result.txt");
 
   if (only.has("P1")) {
     const n = Number(args.values.p1);
@@ -285,42 +291,9 @@ try {
       for (let off = 0; off < size; off += 65536) crypto.getRandomValues(bytes.subarray(off, off + 65536));
       return await net.addFile("data.bin", bytes);
     };
-    const plainBig = async (cid: string) => {
-      const dir = `${work}/p6-${++seq}`;
-      await Deno.mkdir(`${dir}/in`, { recursive: true });
-      await Deno.mkdir(`${dir}/out`, { recursive: true });
-      const t0 = performance.now();
-      // The same bytes on the wire as the agent's (the CAR), unverified.
-      await sh("curl", ["-sS", "--fail", "-o", `${dir}/in/input`, `${net.ipfs.url}/ipfs/${cid}?format=car`]);
-      await sh(DOCKER, [
-        "run",
-        "--rm",
-        "--network",
-        "none",
-        "-v",
-        `${dir}/in:/input:ro`,
-        "-v",
-        `${dir}/out:/output`,
-        net.image,
-        "/bin/sh",
-        "-c",
-        COPY,
-      ]);
-      await sh("curl", [
-        "-sS",
-        "--fail",
-        "-o",
-        "/dev/null",
-        "-H",
-        `authorization: Bearer ${DEV_PINATA_JWT}`,
-        "-F",
-        `file=@${dir}/out/out.bin`,
-        `${net.ipfs.url}/pinning/pinFileToIPFS`,
-      ]);
-      const ms = performance.now() - t0;
-      await Deno.remove(dir, { recursive: true });
-      return ms;
-    };
+    // The same bytes on the wire as the agent's (the CAR), unverified.
+    const plainBig = async (cid: string) =>
+      (await plainTools(`${net.ipfs.url}/ipfs/${cid}?format=car`, COPY, "out.bin")).ms;
     const a: number[] = [], p: number[] = [];
     for (let i = 0; i < n; i++) {
       a.push((await agentJob({ input_file_cid: await fresh(), command: ["/bin/sh", "-c", COPY] })).ms);

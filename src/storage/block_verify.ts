@@ -60,12 +60,7 @@ export async function verifyBlock(cid: CID, bytes: Uint8Array): Promise<void> {
     if (!equals(digest, cid.multihash.digest)) throw mismatch(cid);
     return;
   }
-  try {
-    checkBlock(cid, bytes);
-    return Promise.resolve();
-  } catch (error) {
-    return Promise.reject(error);
-  }
+  checkBlock(cid, bytes);
 }
 
 /** {@linkcode verifyBlock}, synchronously, on this thread. */

@@ -31,8 +31,7 @@ function placing(store: MemoryBlockstore, places: Map<string, Placement>, failAf
   const blocks: ReadableBlocks = {
     async *get(cid) {
       if (cid.code === 0x55 && ++stats.rawReads > failAfter) throw new Error("connection reset (injected)");
-      const bytes = await store.get(cid);
-      yield bytes instanceof Uint8Array ? bytes : new Uint8Array(await new Response(bytes as BodyInit).arrayBuffer());
+      yield* store.get(cid);
     },
     placed: (cid) => places.get(cid.toString()),
     place: (cid, path, offset) => {
