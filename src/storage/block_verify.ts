@@ -55,12 +55,19 @@ export function assertVerifiable(cid: CID): void {
  */
 export async function verifyBlock(cid: CID, bytes: Uint8Array): Promise<void> {
   if (bytes.byteLength >= OFF_THREAD_BYTES && cid.multihash.code === SHA2_256 && bytes.byteLength <= MAX_BLOCK_BYTES) {
-    // WebCrypto hashes on a worker thread: several large blocks at once, beside the decoding of the next ones.
-    const digest = new Uint8Array(await crypto.subtle.digest("SHA-256", bytes as Uint8Array<ArrayBuffer>));
-    if (!equals(digest, cid.multihash.digest)) throw mismatch(cid);
+    if (!equals(await sha256Digest(bytes), cid.multihash.digest)) throw mismatch(cid);
     return;
   }
   checkBlock(cid, bytes);
+}
+
+/**
+ * The sha2-256 digest of `bytes`. From {@linkcode OFF_THREAD_BYTES} on, WebCrypto hashes on a worker thread: several
+ * large blocks at once, beside the main thread's decoding, reading and sending; smaller ones are hashed here.
+ */
+export async function sha256Digest(bytes: Uint8Array): Promise<Uint8Array> {
+  if (bytes.byteLength < OFF_THREAD_BYTES) return sha256Of(bytes);
+  return new Uint8Array(await crypto.subtle.digest("SHA-256", bytes as Uint8Array<ArrayBuffer>));
 }
 
 /** {@linkcode verifyBlock}, synchronously, on this thread. */

@@ -5,6 +5,7 @@
 import type { ImporterOptions } from "ipfs-unixfs-importer";
 import { fixedSize } from "ipfs-unixfs-importer/chunker";
 import { balanced } from "ipfs-unixfs-importer/layout";
+import { LEAF_HASH_CONCURRENCY, leafImporter } from "./leaf_import.ts";
 
 /** Chunk size of Kubo's default chunker (`size-262144`). */
 export const CHUNK_SIZE = 262_144;
@@ -75,6 +76,8 @@ export function profileImporterOptions(profile: CidProfile): ImporterOptions {
     reduceSingleLeafToSelf: true,
     chunker: fixedSize({ chunkSize: profile.chunkSize }),
     layout: balanced({ maxChildrenPerNode: profile.maxLinks }),
+    bufferImporter: leafImporter({ cidVersion: profile.cidVersion, rawLeaves: profile.rawLeaves }),
+    blockWriteConcurrency: LEAF_HASH_CONCURRENCY,
     // The HAMT switch: estimated directory bytes over 256 KiB (strictly greater, as IPIP-0499 fixes it).
     shardSplitThresholdBytes: 262_144,
     shardSplitStrategy: profile.shardSplitStrategy,

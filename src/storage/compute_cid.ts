@@ -18,9 +18,10 @@ export interface ComputeCidOptions {
   signal?: AbortSignal;
 }
 
-/** Reads a file as a stream of chunks (the importer re-chunks them). */
-async function* fileChunks(path: string, signal?: AbortSignal): AsyncGenerator<Uint8Array> {
+/** Reads a file from `offset` on as a stream of chunks (the importer re-chunks them). */
+export async function* fileChunks(path: string, signal?: AbortSignal, offset = 0): AsyncGenerator<Uint8Array> {
   using file = await Deno.open(path, { read: true });
+  if (offset > 0) await file.seek(offset, Deno.SeekMode.Start);
   while (true) {
     signal?.throwIfAborted();
     // Fresh memory each read, handed on as it is: the chunker cuts it into leaves without copying.
@@ -31,6 +32,9 @@ async function* fileChunks(path: string, signal?: AbortSignal): AsyncGenerator<U
   }
 }
 
+/** Where the importer gets a file's content: its path under `dir` → chunks. */
+type ContentSource = (path: string, signal?: AbortSignal) => AsyncIterable<Uint8Array>;
+
 /**
  * The import candidates for a scanned output directory, rooted at `rootName`. Only files are listed, as in a Pinata
  * multipart upload (which has no parts for directories): empty subdirectories are not part of the uploaded DAG.
@@ -40,12 +44,105 @@ export function candidatesFor(
   tree: OutputTree,
   rootName: string,
   signal?: AbortSignal,
+  source: ContentSource = fileChunks,
 ): ImportCandidate[] {
   if (tree.files === 0) return [{ path: rootName }];
   return tree.entries.filter((e) => e.kind === "file").map((e) => ({
     path: `${rootName}/${e.path}`,
-    content: fileChunks(`${dir}/${e.path}`, signal),
+    content: source(`${dir}/${e.path}`, signal),
   }));
+}
+
+/** Bytes handed to a {@linkcode CidTap} for one file and not yet taken by the importer, before `feed` waits. */
+export const TAP_QUEUE_BYTES = 8 * 1024 * 1024;
+
+/**
+ * A tree's CID computed from the bytes another reader of its files hands over as it reads them (an upload's body),
+ * so that each byte is read from disk once. Files must be fed in the tree's order (the order of
+ * {@linkcode candidatesFor}, which the upload's parts share), each from offset 0 on. Once {@linkcode detach}ed — the
+ * reader is done, failed or gave up — whatever it did not hand over is read from disk here. Memory is bounded:
+ * {@linkcode feed} waits while a file holds {@linkcode TAP_QUEUE_BYTES} the importer has not taken yet.
+ */
+export class CidTap {
+  /** The tree's CID under the options' profile; rejects on abort or a read error. */
+  readonly cid: Promise<CID>;
+  #files = new Map<string, TapFile>();
+  #open = true;
+
+  constructor(dir: string, tree: OutputTree, options: ComputeCidOptions = {}) {
+    for (const e of tree.entries) {
+      if (e.kind === "file") this.#files.set(`${dir}/${e.path}`, new TapFile(`${dir}/${e.path}`, e.size));
+    }
+    options.signal?.addEventListener("abort", () => this.detach(), { once: true });
+    const source: ContentSource = (path, signal) => this.#files.get(path)!.content(() => !this.#open, signal);
+    this.cid = rootCid(candidatesFor(dir, tree, "root", options.signal, source), options, dir).finally(() =>
+      this.detach()
+    );
+    this.cid.catch(() => {});
+  }
+
+  /**
+   * Hands over `bytes`, read from the file at `path` at `offset`; resolves once the tap has room for more. Bytes that
+   * are not the next ones of that file (a retry sending the file again) and bytes fed after {@linkcode detach} are
+   * ignored. The tap keeps `bytes`: the caller must not write into them afterwards.
+   */
+  feed = async (path: string, offset: number, bytes: Uint8Array): Promise<void> => {
+    const file = this.#files.get(path);
+    if (!this.#open || !file || offset !== file.fed) return;
+    await file.push(bytes, () => !this.#open);
+  };
+
+  /** The reader hands over nothing more: the importer reads the rest from disk. Idempotent. */
+  detach(): void {
+    if (!this.#open) return;
+    this.#open = false;
+    for (const file of this.#files.values()) file.wake();
+  }
+}
+
+/** One file's hand-over queue. */
+class TapFile {
+  /** Bytes handed over so far (the offset the next `push` must start at). */
+  fed = 0;
+  #queue: Uint8Array[] = [];
+  #queued = 0;
+  #wake = Promise.withResolvers<void>();
+
+  constructor(readonly path: string, readonly size: number) {}
+
+  async push(bytes: Uint8Array, closed: () => boolean): Promise<void> {
+    this.#queue.push(bytes);
+    this.#queued += bytes.byteLength;
+    this.fed += bytes.byteLength;
+    this.wake();
+    while (this.#queued >= TAP_QUEUE_BYTES && !closed()) await this.#wake.promise;
+  }
+
+  /** Whoever waits (the importer for bytes, the feeder for room) looks again. */
+  wake(): void {
+    this.#wake.resolve();
+    this.#wake = Promise.withResolvers<void>();
+  }
+
+  /** The file's content: handed-over chunks while they come, then (once closed) the rest from disk. */
+  async *content(closed: () => boolean, signal?: AbortSignal): AsyncGenerator<Uint8Array> {
+    let offset = 0;
+    while (offset < this.size) {
+      signal?.throwIfAborted();
+      const next = this.#queue.shift();
+      if (next) {
+        this.#queued -= next.byteLength;
+        offset += next.byteLength;
+        this.wake();
+        yield next;
+      } else if (closed()) {
+        yield* fileChunks(this.path, signal, offset);
+        return;
+      } else {
+        await this.#wake.promise;
+      }
+    }
+  }
 }
 
 /** The CID of a directory as uploaded: the directory itself (not wrapped), files and subdirectories included. */

@@ -9,6 +9,7 @@
 import { type ImportCandidate, importer } from "ipfs-unixfs-importer";
 import type { Logger } from "../log/mod.ts";
 import { CID_PROFILES, type CidProfile, type CidProfileName, profileImporterOptions } from "./cid_profile.ts";
+import { fileChunks } from "./compute_cid.ts";
 import { handleGateway } from "./dev_gateway.ts";
 import { DiskBlockstore } from "./disk_blockstore.ts";
 import { boundaryOf, MultipartError, readMultipart } from "./multipart_reader.ts";
@@ -230,16 +231,6 @@ async function pinFile(req: Request, { store, tmpRoot, log, profile, pins }: Pin
     return Response.json({ IpfsHash: root.cid, PinSize: Number(root.size), Timestamp: new Date().toISOString() });
   } finally {
     await Deno.remove(tmp, { recursive: true }).catch(() => {});
-  }
-}
-
-async function* fileChunks(path: string): AsyncGenerator<Uint8Array> {
-  using file = await Deno.open(path, { read: true });
-  while (true) {
-    const buf = new Uint8Array(1024 * 1024);
-    const n = await file.read(buf);
-    if (n === null) return;
-    yield n === buf.byteLength ? buf : buf.subarray(0, n);
   }
 }
 

@@ -6,6 +6,9 @@ export type FormPart =
   | { name: string; filename: string; path: string; size: number; contentType?: string }
   | { name: string; filename: string; content: Uint8Array; contentType?: string };
 
+/** Given each chunk of a file part as it is read: the file's path, the chunk's offset in it, the chunk. */
+export type FileChunkHook = (path: string, offset: number, bytes: Uint8Array) => Promise<void> | void;
+
 /** A body that can be produced again for each retry. */
 export interface MultipartBody {
   contentType: string;
@@ -14,15 +17,22 @@ export interface MultipartBody {
   fileBytes: number;
   /**
    * The whole body, freshly generated (exactly `length` bytes); `onFileBytes` is given file content bytes as they are
-   * handed to the sender. Returning early closes the file being read.
+   * handed to the sender, and `onFileChunk` each chunk of a file read from disk (its path, the chunk's offset in the
+   * file, the chunk: kept as it is, never written into again) before it is sent; the body waits for it. Returning
+   * early closes the file being read.
    */
-  chunks(signal?: AbortSignal, onFileBytes?: (n: number) => void): AsyncGenerator<Uint8Array>;
+  chunks(
+    signal?: AbortSignal,
+    onFileBytes?: (n: number) => void,
+    onFileChunk?: FileChunkHook,
+  ): AsyncGenerator<Uint8Array>;
   /** The same as a `ReadableStream` (which `fetch` sends chunked: uploads use {@linkcode chunks} with a length). */
   stream(signal?: AbortSignal, onFileBytes?: (n: number) => void): ReadableStream<Uint8Array>;
 }
 
 const enc = new TextEncoder();
-const CHUNK = 256 * 1024;
+// Reads and writes of 1 MiB: a quarter of the system calls and thread hand-offs of 256 KiB, for the same memory.
+const CHUNK = 1024 * 1024;
 
 /**
  * A field or file name as browsers write it in the quoted `Content-Disposition` parameter (WHATWG HTML,
@@ -55,7 +65,11 @@ export function multipartBody(parts: FormPart[]): MultipartBody {
     if ("filename" in p) fileBytes += size;
   });
   const crlf = enc.encode("\r\n");
-  async function* generate(signal?: AbortSignal, onFileBytes?: (n: number) => void): AsyncGenerator<Uint8Array> {
+  async function* generate(
+    signal?: AbortSignal,
+    onFileBytes?: (n: number) => void,
+    onFileChunk?: FileChunkHook,
+  ): AsyncGenerator<Uint8Array> {
     for (let i = 0; i < parts.length; i++) {
       signal?.throwIfAborted();
       const part = parts[i];
@@ -72,8 +86,10 @@ export function multipartBody(parts: FormPart[]): MultipartBody {
           if (n === null) break;
           sent += n;
           if (sent > part.size) break;
+          const chunk = n === CHUNK ? buf : buf.subarray(0, n);
+          await onFileChunk?.(part.path, sent - n, chunk);
           onFileBytes?.(n);
-          yield n === CHUNK ? buf : buf.subarray(0, n);
+          yield chunk;
         }
         // The length was announced up front: a file that changed size would corrupt the request.
         if (sent !== part.size) throw new Error(`File ${part.filename} changed size during upload`);

@@ -9,7 +9,7 @@ import { type Logger, Redactor, type TransferProgress } from "../log/mod.ts";
 import { backoffDelay, retryAfterMs } from "./backoff.ts";
 import { sleep } from "../timers.ts";
 import { StorageError } from "./errors.ts";
-import { type FormPart, multipartBody } from "./multipart_body.ts";
+import { type FileChunkHook, type FormPart, multipartBody } from "./multipart_body.ts";
 import type { OutputTree } from "./output_tree.ts";
 import { postSized } from "./sized_post.ts";
 
@@ -52,6 +52,11 @@ export interface PinDirectoryRequest {
    * files' size, each attempt restarts it, the caller ends it.
    */
   progress?: TransferProgress;
+  /**
+   * Given the files' bytes as the first attempt reads them (e.g. a {@linkcode CidTap}, so the local CID needs no read
+   * of its own); detached when that attempt ends, whatever its outcome.
+   */
+  tap?: { feed: FileChunkHook; detach(): void };
 }
 
 const PinResponse = z.object({ IpfsHash: z.string().min(1), PinSize: z.number(), Timestamp: z.string() });
@@ -95,7 +100,7 @@ export class PinataClient {
    */
   async pinParts(
     files: FormPart[],
-    req: Pick<PinDirectoryRequest, "name" | "keyvalues" | "signal" | "progress">,
+    req: Pick<PinDirectoryRequest, "name" | "keyvalues" | "signal" | "progress" | "tap">,
   ): Promise<PinResult> {
     const body = multipartBody([
       { name: "pinataOptions", value: JSON.stringify({ cidVersion: 1, wrapWithDirectory: false }) },
@@ -117,9 +122,9 @@ export class PinataClient {
         const res = await postSized(this.#url("/pinning/pinFileToIPFS"), {
           headers: { ...this.#auth(), "content-type": body.contentType },
           length: body.length,
-          body: body.chunks(signal, onFileBytes),
+          body: body.chunks(signal, onFileBytes, attempt === 0 ? req.tap?.feed : undefined),
           signal,
-        });
+        }).finally(() => req.tap?.detach());
         waitMs = retryAfterMs(res.headers.get("retry-after")) ?? waitMs;
         await this.#check(res);
         const parsed = PinResponse.safeParse(await res.json());

@@ -4,7 +4,7 @@ import { diskUsage } from "../disk_usage.ts";
 import type { Config } from "../config/mod.ts";
 import { formatBytes, type Logger, type ProgressSink, TransferProgress } from "../log/mod.ts";
 import { type CidProfile, type CidProfileName, UPLOAD_PROFILES } from "./cid_profile.ts";
-import { computeTreeCid } from "./compute_cid.ts";
+import { CidTap } from "./compute_cid.ts";
 import { StorageError } from "./errors.ts";
 import { fetchInput, type FetchInputResult, type Gateway } from "./fetch_input.ts";
 import { InputCache, type InputLease } from "./input_cache.ts";
@@ -223,10 +223,15 @@ export class Storage {
     if (!item) throw new StorageError("upload_failed", "unsupported", `No spooled output for job ${jobId}`);
     const log = this.#logger.child({ job_id: jobId });
     const tree = await scanOutput(item.dir, { maxBytes: this.#config.outputMaxBytes });
-    // Hash locally while uploading (under the profile expected): both read the same files, the page cache serves the
-    // second reader. Other profiles are hashed only if the pinned CID differs.
+    // Hash locally while uploading (under the profile expected), from the bytes the upload reads: each byte is read
+    // from disk once. Other profiles are hashed only if the pinned CID differs. A failed upload stops the hashing.
     const expected = this.#profiles[0];
-    const localCid = computeTreeCid(item.dir, tree, { profile: expected, signal }).then(String);
+    const hashing = new AbortController();
+    const tap = new CidTap(item.dir, tree, {
+      profile: expected,
+      signal: signal ? AbortSignal.any([signal, hashing.signal]) : hashing.signal,
+    });
+    const localCid = tap.cid.then(String);
     localCid.catch(() => {});
     if (tree.files === 0) {
       const local = await localCid;
@@ -246,8 +251,10 @@ export class Storage {
         keyvalues: { job_id: jobId, agent_address: item.agentAddress },
         signal,
         progress,
+        tap,
       });
     } catch (error) {
+      hashing.abort();
       await this.spool.recordAttempt(jobId, (error as Error).message);
       log.warn("output upload failed; kept in spool", { error, spooled: item.dir });
       throw error;

@@ -54,6 +54,21 @@ for (const script of [["429", "429"], ["500", "reset"], ["503", "reset", "429"]]
   });
 }
 
+Deno.test("a first attempt cut mid-body: the local CID, hashed from what that attempt read and the rest from disk, matches", async () => {
+  await using stack = await localStack();
+  const { proxy, storage } = viaFaults(stack, ["reset"]);
+  await using _ = proxy;
+  // Several MiB: the cut comes after the first MiB of the file, long before its end.
+  const out = await makeOutput(stack, "out", 12 * 1024 * 1024 + 5);
+  const copy = `${stack.dir}/copy`;
+  await new Deno.Command("cp", { args: ["-a", out, copy] }).output();
+  const res = await storage.uploadOutput(out, { jobId: "job-cut", agentAddress: AGENT });
+  assert.equal(res.attempts, 2);
+  const dest = `${stack.dir}/in`;
+  await stack.storage.fetchInput(res.cid, dest);
+  assert.ok(await sameBytes(`${copy}/result.bin`, `${dest}/result.bin`));
+});
+
 Deno.test("Pinata answering 401 is not retried: upload_failed with a clear message, JWT nowhere", async () => {
   await using stack = await localStack();
   const { proxy, storage } = viaFaults(stack, ["401"]);
