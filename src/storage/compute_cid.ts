@@ -53,7 +53,7 @@ export function candidatesFor(
   }));
 }
 
-/** Bytes handed to a {@linkcode CidTap} for one file and not yet taken by the importer, before `feed` waits. */
+/** Bytes handed to a {@linkcode CidTap} and not yet taken by the importer (all files together), before `feed` waits. */
 export const TAP_QUEUE_BYTES = 8 * 1024 * 1024;
 
 /**
@@ -61,23 +61,34 @@ export const TAP_QUEUE_BYTES = 8 * 1024 * 1024;
  * so that each byte is read from disk once. Files must be fed in the tree's order (the order of
  * {@linkcode candidatesFor}, which the upload's parts share), each from offset 0 on. Once {@linkcode detach}ed — the
  * reader is done, failed or gave up — whatever it did not hand over is read from disk here. Memory is bounded:
- * {@linkcode feed} waits while a file holds {@linkcode TAP_QUEUE_BYTES} the importer has not taken yet.
+ * {@linkcode feed} waits while {@linkcode TAP_QUEUE_BYTES} handed over wait for the importer. (The importer takes
+ * files in batches, in order; every file before the one being fed has been fed whole, so its batch always finishes.)
  */
 export class CidTap {
   /** The tree's CID under the options' profile; rejects on abort or a read error. */
   readonly cid: Promise<CID>;
   #files = new Map<string, TapFile>();
   #open = true;
+  #queued = 0;
+  #room = Promise.withResolvers<void>();
 
   constructor(dir: string, tree: OutputTree, options: ComputeCidOptions = {}) {
+    const closed = () => !this.#open;
+    const taken = (n: number) => {
+      this.#queued -= n;
+      this.#wakeFeeder();
+    };
     for (const e of tree.entries) {
-      if (e.kind === "file") this.#files.set(`${dir}/${e.path}`, new TapFile(`${dir}/${e.path}`, e.size));
+      const path = `${dir}/${e.path}`;
+      if (e.kind === "file") this.#files.set(path, new TapFile(path, e.size, closed, taken));
     }
-    options.signal?.addEventListener("abort", () => this.detach(), { once: true });
-    const source: ContentSource = (path, signal) => this.#files.get(path)!.content(() => !this.#open, signal);
-    this.cid = rootCid(candidatesFor(dir, tree, "root", options.signal, source), options, dir).finally(() =>
-      this.detach()
-    );
+    const onAbort = () => this.detach();
+    options.signal?.addEventListener("abort", onAbort, { once: true });
+    const source: ContentSource = (path, signal) => this.#files.get(path)!.content(signal);
+    this.cid = rootCid(candidatesFor(dir, tree, "root", options.signal, source), options, dir).finally(() => {
+      options.signal?.removeEventListener("abort", onAbort);
+      this.detach();
+    });
     this.cid.catch(() => {});
   }
 
@@ -89,7 +100,9 @@ export class CidTap {
   feed = async (path: string, offset: number, bytes: Uint8Array): Promise<void> => {
     const file = this.#files.get(path);
     if (!this.#open || !file || offset !== file.fed) return;
-    await file.push(bytes, () => !this.#open);
+    this.#queued += bytes.byteLength;
+    file.push(bytes);
+    while (this.#queued >= TAP_QUEUE_BYTES && this.#open) await this.#room.promise;
   };
 
   /** The reader hands over nothing more: the importer reads the rest from disk. Idempotent. */
@@ -97,6 +110,12 @@ export class CidTap {
     if (!this.#open) return;
     this.#open = false;
     for (const file of this.#files.values()) file.wake();
+    this.#wakeFeeder();
+  }
+
+  #wakeFeeder(): void {
+    this.#room.resolve();
+    this.#room = Promise.withResolvers<void>();
   }
 }
 
@@ -105,41 +124,42 @@ class TapFile {
   /** Bytes handed over so far (the offset the next `push` must start at). */
   fed = 0;
   #queue: Uint8Array[] = [];
-  #queued = 0;
-  #wake = Promise.withResolvers<void>();
+  #data = Promise.withResolvers<void>();
 
-  constructor(readonly path: string, readonly size: number) {}
+  constructor(
+    readonly path: string,
+    readonly size: number,
+    readonly closed: () => boolean,
+    readonly taken: (n: number) => void,
+  ) {}
 
-  async push(bytes: Uint8Array, closed: () => boolean): Promise<void> {
+  push(bytes: Uint8Array): void {
     this.#queue.push(bytes);
-    this.#queued += bytes.byteLength;
     this.fed += bytes.byteLength;
     this.wake();
-    while (this.#queued >= TAP_QUEUE_BYTES && !closed()) await this.#wake.promise;
   }
 
-  /** Whoever waits (the importer for bytes, the feeder for room) looks again. */
+  /** The importer, if it waits for bytes, looks again. */
   wake(): void {
-    this.#wake.resolve();
-    this.#wake = Promise.withResolvers<void>();
+    this.#data.resolve();
+    this.#data = Promise.withResolvers<void>();
   }
 
   /** The file's content: handed-over chunks while they come, then (once closed) the rest from disk. */
-  async *content(closed: () => boolean, signal?: AbortSignal): AsyncGenerator<Uint8Array> {
+  async *content(signal?: AbortSignal): AsyncGenerator<Uint8Array> {
     let offset = 0;
     while (offset < this.size) {
       signal?.throwIfAborted();
       const next = this.#queue.shift();
       if (next) {
-        this.#queued -= next.byteLength;
         offset += next.byteLength;
-        this.wake();
+        this.taken(next.byteLength);
         yield next;
-      } else if (closed()) {
+      } else if (this.closed()) {
         yield* fileChunks(this.path, signal, offset);
         return;
       } else {
-        await this.#wake.promise;
+        await this.#data.promise;
       }
     }
   }

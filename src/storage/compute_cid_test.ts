@@ -102,3 +102,39 @@ Deno.test("an abort ends a tap waiting for bytes: the CID rejects and a waiting 
     await tap.feed(`${dir}/big.bin`, 2 * MiB, new Uint8Array(MiB));
   });
 });
+
+Deno.test("a tap holds at most TAP_QUEUE_BYTES the importer has not taken, across files: then feed waits", async () => {
+  // 70 files of 1 MiB; the first 50 (the importer's first batch) are never fed, so that batch cannot finish and the
+  // files after it are not taken: whatever is fed for them waits in the tap.
+  const dir = await Deno.makeTempDir({ prefix: "cid-tap-bound-" });
+  try {
+    const names = Array.from({ length: 70 }, (_, i) => `f${String(i).padStart(2, "0")}`);
+    for (const name of names) {
+      const bytes = new Uint8Array(MiB);
+      for (let i = 0; i < MiB; i += 65536) crypto.getRandomValues(bytes.subarray(i, i + 65536));
+      await Deno.writeFile(`${dir}/${name}`, bytes);
+    }
+    const tree = await scanOutput(dir, { maxBytes: Number.MAX_SAFE_INTEGER });
+    const expected = String(await computeTreeCid(dir, tree));
+    const tap = new CidTap(dir, tree);
+    let fed = 0;
+    let waiting: Promise<void> | undefined;
+    for (const name of names.slice(50)) {
+      const feeding = tap.feed(`${dir}/${name}`, 0, await Deno.readFile(`${dir}/${name}`));
+      const done = await Promise.race([feeding.then(() => true), new Promise((r) => setTimeout(() => r(false), 200))]);
+      fed += MiB;
+      if (!done) {
+        waiting = feeding;
+        break;
+      }
+    }
+    assert.ok(waiting, "feed must wait once the bound is reached");
+    assert.ok(fed <= TAP_QUEUE_BYTES + MiB, `fed ${fed} bytes before waiting`);
+    assert.ok(fed >= TAP_QUEUE_BYTES, `waited after only ${fed} bytes`);
+    tap.detach();
+    await waiting;
+    assert.equal(String(await tap.cid), expected);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
