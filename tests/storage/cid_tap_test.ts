@@ -1,7 +1,8 @@
 import assert from "node:assert/strict";
-import { CidTap, computeTreeCid, TAP_QUEUE_BYTES } from "./compute_cid.ts";
-import { multipartBody } from "./multipart_body.ts";
-import { type OutputTree, scanOutput } from "./output_tree.ts";
+import { CidTap, computeTreeCid, TAP_QUEUE_BYTES } from "../../src/storage/compute_cid.ts";
+import { multipartBody } from "../../src/storage/multipart_body.ts";
+import { type OutputTree, scanOutput } from "../../src/storage/output_tree.ts";
+import { writeRandomFile } from "./support.ts";
 
 const MiB = 1024 * 1024;
 
@@ -10,9 +11,7 @@ async function withOutput(fn: (dir: string, tree: OutputTree, expected: string) 
   const dir = await Deno.makeTempDir({ prefix: "cid-tap-" });
   try {
     await Deno.mkdir(`${dir}/sub`);
-    const big = new Uint8Array(TAP_QUEUE_BYTES + 3 * MiB + 17);
-    for (let i = 0; i < big.length; i += 65536) crypto.getRandomValues(big.subarray(i, i + 65536));
-    await Deno.writeFile(`${dir}/big.bin`, big);
+    await writeRandomFile(`${dir}/big.bin`, TAP_QUEUE_BYTES + 3 * MiB + 17);
     await Deno.writeTextFile(`${dir}/sub/small.txt`, "small\n");
     await Deno.writeFile(`${dir}/sub/empty`, new Uint8Array());
     const tree = await scanOutput(dir, { maxBytes: Number.MAX_SAFE_INTEGER });
@@ -23,8 +22,7 @@ async function withOutput(fn: (dir: string, tree: OutputTree, expected: string) 
 }
 
 /** Sends the tree's upload body through `feed` (as the first upload attempt does), stopping after `limit` bytes. */
-async function sendBody(dir: string, feed: CidTap["feed"], limit = Infinity): Promise<void> {
-  const tree = await scanOutput(dir, { maxBytes: Number.MAX_SAFE_INTEGER });
+async function sendBody(dir: string, tree: OutputTree, feed: CidTap["feed"], limit = Infinity): Promise<void> {
   const body = multipartBody(
     tree.entries.filter((e) => e.kind === "file").map((e) => ({
       name: "file",
@@ -37,6 +35,17 @@ async function sendBody(dir: string, feed: CidTap["feed"], limit = Infinity): Pr
   for await (const chunk of body.chunks(undefined, undefined, feed)) {
     sent += chunk.byteLength;
     if (sent >= limit) return;
+  }
+}
+
+/** Whether `promise` settles within `ms`. */
+async function settlesWithin(promise: Promise<unknown>, ms: number): Promise<boolean> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const late = new Promise<boolean>((resolve) => timer = setTimeout(() => resolve(false), ms));
+  try {
+    return await Promise.race([promise.then(() => true), late]);
+  } finally {
+    clearTimeout(timer);
   }
 }
 
@@ -70,7 +79,7 @@ Deno.test("a tap detached part way through a file reads the rest of it, and the 
   await withOutput(async (dir, tree, expected) => {
     for (const limit of [0, 1, 3 * MiB + 5, TAP_QUEUE_BYTES + 3 * MiB + 300]) {
       const tap = new CidTap(dir, tree);
-      await sendBody(dir, tap.feed, limit);
+      await sendBody(dir, tree, tap.feed, limit);
       tap.detach();
       assert.equal(String(await tap.cid), expected, `detached after ${limit} bytes of body`);
     }
@@ -81,7 +90,7 @@ Deno.test("a tap ignores bytes sent again (a retry) and bytes fed after it was d
   await withOutput(async (dir, tree, expected) => {
     const tap = new CidTap(dir, tree);
     const junk = new Uint8Array(MiB).fill(1);
-    await sendBody(dir, tap.feed, 2 * MiB);
+    await sendBody(dir, tree, tap.feed, 2 * MiB);
     // The same offsets again, with other bytes: not the next bytes of the file, so ignored.
     await tap.feed(`${dir}/big.bin`, 0, junk);
     await tap.feed(`${dir}/big.bin`, MiB, junk);
@@ -96,7 +105,7 @@ Deno.test("an abort ends a tap waiting for bytes: the CID rejects and a waiting 
   await withOutput(async (dir, tree) => {
     const abort = new AbortController();
     const tap = new CidTap(dir, tree, { signal: abort.signal });
-    await sendBody(dir, tap.feed, 2 * MiB);
+    await sendBody(dir, tree, tap.feed, 2 * MiB);
     abort.abort(new Error("stop"));
     await assert.rejects(tap.cid, /stop/);
     await tap.feed(`${dir}/big.bin`, 2 * MiB, new Uint8Array(MiB));
@@ -109,11 +118,7 @@ Deno.test("a tap holds at most TAP_QUEUE_BYTES the importer has not taken, acros
   const dir = await Deno.makeTempDir({ prefix: "cid-tap-bound-" });
   try {
     const names = Array.from({ length: 70 }, (_, i) => `f${String(i).padStart(2, "0")}`);
-    for (const name of names) {
-      const bytes = new Uint8Array(MiB);
-      for (let i = 0; i < MiB; i += 65536) crypto.getRandomValues(bytes.subarray(i, i + 65536));
-      await Deno.writeFile(`${dir}/${name}`, bytes);
-    }
+    for (const name of names) await writeRandomFile(`${dir}/${name}`, MiB);
     const tree = await scanOutput(dir, { maxBytes: Number.MAX_SAFE_INTEGER });
     const expected = String(await computeTreeCid(dir, tree));
     const tap = new CidTap(dir, tree);
@@ -121,7 +126,7 @@ Deno.test("a tap holds at most TAP_QUEUE_BYTES the importer has not taken, acros
     let waiting: Promise<void> | undefined;
     for (const name of names.slice(50)) {
       const feeding = tap.feed(`${dir}/${name}`, 0, await Deno.readFile(`${dir}/${name}`));
-      const done = await Promise.race([feeding.then(() => true), new Promise((r) => setTimeout(() => r(false), 200))]);
+      const done = await settlesWithin(feeding, 200);
       fed += MiB;
       if (!done) {
         waiting = feeding;
