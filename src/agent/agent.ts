@@ -278,6 +278,10 @@ export async function runAgent(options: AgentOptions): Promise<void> {
     signal.removeEventListener("abort", stopChainOnSignal);
 
     const scheduler = new Scheduler(schedulerOptionsFromConfig(config, inventory));
+    // The job network's holders, one per running job plus a spare, made in the background (docs/docker.md); removed
+    // when the agent stops, after the jobs (deferred before them, so run after them).
+    void docker.startSandboxes(scheduler.maxConcurrent + 1, signal);
+    stack.defer(() => docker.closeSandboxes());
     let health: Awaited<ReturnType<typeof readGpuHealth>> = inventory.mode === "cpu-only"
       ? []
       // One reading per physical GPU (MIG instances share their GPU's).

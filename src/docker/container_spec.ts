@@ -34,6 +34,11 @@ export interface JobContainerSpec {
   outputPath?: string;
   resources?: { memoryMb?: number; cpus?: number };
   timeoutSeconds?: number;
+  /**
+   * A network-sandbox holder whose namespace the container joins (`NetworkMode: container:<id>`, see net_sandbox.ts);
+   * only with the `none` network, which the holder has.
+   */
+  networkContainer?: string;
 }
 
 /** The deterministic container name of one job attempt: `lamda-job-<id>-<hash>-a<attempt>`. */
@@ -84,6 +89,9 @@ export function buildContainer(spec: JobContainerSpec, limits: JobLimits): Built
       throw new Error(`${field} directory ${JSON.stringify(dir)} must be an absolute host path (node-side error)`);
     }
   }
+  if (spec.networkContainer !== undefined && !/^[0-9a-f]{12,64}$/.test(spec.networkContainer)) {
+    throw new Error(`network sandbox ${JSON.stringify(spec.networkContainer)} is not a container id (node-side error)`);
+  }
   const eff = effectiveLimits(limits, { ...spec.resources, timeoutSeconds: spec.timeoutSeconds });
   const mounts: Record<string, unknown>[] = [];
   if (spec.inputDir !== undefined) {
@@ -102,7 +110,9 @@ export function buildContainer(spec: JobContainerSpec, limits: JobLimits): Built
     MemorySwap: eff.memoryBytes,
     NanoCpus: eff.nanoCpus,
     ShmSize: limits.shmSizeBytes,
-    NetworkMode: limits.network,
+    NetworkMode: spec.networkContainer && limits.network === "none"
+      ? `container:${spec.networkContainer}`
+      : limits.network,
     IpcMode: "private",
     // A tiny init as PID 1 reaps zombies and forwards the stop signal, so a stop is not always a kill.
     Init: true,

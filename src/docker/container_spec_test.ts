@@ -106,3 +106,16 @@ Deno.test("a relative host directory is the node's error (internal_error), never
   assert.ok(thrown instanceof Error, "relative input directory refused");
   assert.equal(classifyError(thrown).reason, "internal_error");
 });
+
+Deno.test("a network sandbox: the container joins the holder's namespace, only with the none network", () => {
+  const holder = "a".repeat(64);
+  const joined = buildContainer({ ...SPEC, networkContainer: holder }, LIMITS).body.HostConfig as Record<
+    string,
+    unknown
+  >;
+  assert.equal(joined.NetworkMode, `container:${holder}`);
+  const bridge = buildContainer({ ...SPEC, networkContainer: holder }, { ...LIMITS, network: "bridge" })
+    .body.HostConfig as Record<string, unknown>;
+  assert.equal(bridge.NetworkMode, "bridge");
+  assert.throws(() => buildContainer({ ...SPEC, networkContainer: "x;y" }, LIMITS), /network sandbox/);
+});

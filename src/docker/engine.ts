@@ -20,6 +20,7 @@ import { classifyError, type ContainerOutcome } from "./outcome.ts";
 import type { ProgressMode } from "./pull_progress.ts";
 import { type JobContainer, listJobContainers, removeOrphans, resumeJob } from "./recovery.ts";
 import { abortKind, superviseContainer } from "./supervise.ts";
+import { NetworkSandboxes, type SandboxLease } from "./net_sandbox.ts";
 import type { StepTimes } from "../timing.ts";
 
 /** Oldest Engine API this agent speaks (DeviceRequests need 1.40). */
@@ -39,6 +40,11 @@ export interface EngineOptions {
   pullTimeoutMs?: number;
   pullInactivityTimeoutMs?: number;
   progress?: ProgressMode;
+  /**
+   * The image of the network-sandbox holders job containers join (net_sandbox.ts); unset or empty: each job container
+   * gets a network namespace of its own. Only with the `none` job network.
+   */
+  networkSandboxImage?: string;
   signal?: AbortSignal;
 }
 
@@ -75,6 +81,13 @@ function compareVersions(a: string, b: string): number {
   return a1 - b1 || a2 - b2;
 }
 
+/** Whether a create or start failed for the network sandbox the container joins (not for the job's own reasons). */
+function sandboxFailed(error: unknown, sandboxId: string): boolean {
+  const message = error instanceof Error ? error.message : String(error);
+  return /cannot join network|non running container|joining network namespace/i.test(message) ||
+    (message.includes(sandboxId.slice(0, 12)) && /no such container|not running/i.test(message));
+}
+
 /** Builds engine options from the agent's config. */
 export function engineOptionsFromConfig(config: Config, agentAddress: string, logger: Logger): EngineOptions {
   const auth = config.registryAuthServer && config.registryAuthUsername && config.registryAuthPassword
@@ -94,6 +107,7 @@ export function engineOptionsFromConfig(config: Config, agentAddress: string, lo
     pullTimeoutMs: config.pullTimeout,
     pullInactivityTimeoutMs: config.pullInactivityTimeout,
     progress: drawsProgress(config.logFormat) ? "bar" : "log",
+    networkSandboxImage: config.jobNetworkSandboxImage,
   };
 }
 
@@ -105,6 +119,7 @@ export class DockerEngine {
   readonly agentAddress: string;
   #options: EngineOptions;
   #log: Logger;
+  #sandboxes: NetworkSandboxes | undefined;
 
   private constructor(client: DockerClient, capabilities: EngineCapabilities, options: EngineOptions) {
     this.client = client;
@@ -216,12 +231,42 @@ export class DockerEngine {
    * duplicate create (same job id and attempt) throws {@linkcode ContainerExistsError} and leaves the other one alone.
    */
   async run(spec: Omit<JobContainerSpec, "agentAddress">, options: RunOptions = {}): Promise<ContainerOutcome> {
-    let built;
     try {
-      built = buildContainer({ ...spec, agentAddress: this.agentAddress }, this.limits);
+      // Every check before any API call (and before a sandbox is taken).
+      buildContainer({ ...spec, agentAddress: this.agentAddress }, this.limits);
     } catch (error) {
       return classifyError(error);
     }
+    const sandbox = await this.#sandboxes?.acquire(options.signal);
+    let outcome = await this.#run(spec, sandbox, options);
+    if (sandbox && outcome.startError !== undefined && sandboxFailed(outcome.startError, sandbox.id)) {
+      // The holder was gone or stopped (someone removed it): this container goes, the holder too, and the job runs
+      // in a namespace of its own.
+      this.#log.warn("a network sandbox could not be joined; the job gets a namespace of its own", {
+        job_id: spec.jobId,
+        container: sandbox.id,
+        error: outcome.startError as Error,
+      });
+      await outcome.removed;
+      sandbox.release(true);
+      outcome = await this.#run(spec, undefined, options);
+    } else if (sandbox) {
+      // Back to the pool only once no process of this job can be left in the namespace.
+      const removed = outcome.removed ?? Promise.resolve();
+      void removed.then(() => sandbox.release());
+    }
+    return outcome;
+  }
+
+  async #run(
+    spec: Omit<JobContainerSpec, "agentAddress">,
+    sandbox: SandboxLease | undefined,
+    options: RunOptions,
+  ): Promise<ContainerOutcome> {
+    const built = buildContainer(
+      { ...spec, agentAddress: this.agentAddress, networkContainer: sandbox?.id },
+      this.limits,
+    );
     // What the job itself names may be quoted back to it; any other path in a daemon error is the host's.
     const paths = {
       containerPaths: [built.outputPath],
@@ -246,11 +291,20 @@ export class DockerEngine {
       if (options.signal?.aborted) {
         return { ok: false, reason: abortKind(options.signal), message: "job aborted before its container started" };
       }
+      if (sandbox && sandboxFailed(error, sandbox.id)) {
+        // Not created, nothing to remove: the caller retries without the holder.
+        return { ok: false, reason: "internal_error", message: "network sandbox gone", startError: error };
+      }
       // The status gets the message without host paths; the operator's log keeps the daemon's full words.
       log.warn("job container could not be created", { error: error as Error });
       return classifyError(error, paths);
     }
-    log.info("job container created", { container: built.name, image: built.body.Image, timeout_ms: built.timeoutMs });
+    log.info("job container created", {
+      container: built.name,
+      image: built.body.Image,
+      timeout_ms: built.timeoutMs,
+      network_sandbox: sandbox?.id.slice(0, 12),
+    });
     const outcome = await superviseContainer(this.client, id, {
       timeoutMs: built.timeoutMs,
       stopGraceMs: this.limits.stopGraceMs,
@@ -275,6 +329,35 @@ export class DockerEngine {
     return outcome;
   }
 
+  /**
+   * Starts the network sandboxes in the background (when configured and the job network is `none`): at most
+   * `maxHolders`, the agent's concurrent jobs plus one. Jobs that start before they are ready get namespaces of
+   * their own. Resolves whether they are usable.
+   */
+  startSandboxes(maxHolders: number, signal?: AbortSignal): Promise<boolean> {
+    const image = this.#options.networkSandboxImage;
+    if (!image || this.limits.network !== "none") return Promise.resolve(false);
+    this.#sandboxes ??= new NetworkSandboxes(this.client, {
+      image,
+      agentAddress: this.agentAddress,
+      maxHolders,
+      logger: this.#log,
+      pullTimeoutMs: this.#options.pullTimeoutMs,
+      pullInactivityTimeoutMs: this.#options.pullInactivityTimeoutMs,
+    });
+    return this.#sandboxes.start(signal);
+  }
+
+  /** The network sandboxes, when started. */
+  get sandboxes(): NetworkSandboxes | undefined {
+    return this.#sandboxes;
+  }
+
+  /** Removes the free network sandboxes (at shutdown, once no job starts any more). */
+  async closeSandboxes(): Promise<void> {
+    await this.#sandboxes?.close();
+  }
+
   /** This agent's labelled containers (never anyone else's). */
   listJobContainers(): Promise<JobContainer[]> {
     return listJobContainers(this.client, this.agentAddress);
@@ -284,13 +367,18 @@ export class DockerEngine {
    * Crash recovery: re-attaches to this job's container (latest attempt) and drives it to its end under its original
    * time limit. Undefined when no container exists, or when it was created but never started (it is removed).
    */
-  resume(jobId: string, options: RunOptions = {}): Promise<ContainerOutcome | undefined> {
-    return resumeJob(this.client, this.agentAddress, jobId, {
-      limits: this.limits,
-      logger: this.#log.child({ job_id: jobId }),
-      onLine: options.onLine,
-      signal: options.signal,
-    });
+  async resume(jobId: string, options: RunOptions = {}): Promise<ContainerOutcome | undefined> {
+    try {
+      return await resumeJob(this.client, this.agentAddress, jobId, {
+        limits: this.limits,
+        logger: this.#log.child({ job_id: jobId }),
+        onLine: options.onLine,
+        signal: options.signal,
+      });
+    } finally {
+      // The container is gone: the holder it joined, if any, is free for the pool again.
+      await this.#sandboxes?.adopt().catch(() => {});
+    }
   }
 
   /** Removes this agent's labelled containers whose job id is not in `known`; returns their names. */

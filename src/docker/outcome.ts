@@ -45,6 +45,8 @@ export type ContainerOutcome =
     output?: OutputSummary;
     /** With `deferRemove`: settles once the container is removed (it never rejects). */
     removed?: Promise<void>;
+    /** The daemon's refusal of the start itself (the container never ran), for the engine's own checks. */
+    startError?: unknown;
   };
 
 /** What is known when a run ends; exactly the inputs of {@linkcode classifyOutcome}. */

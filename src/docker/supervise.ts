@@ -135,6 +135,7 @@ export async function superviseContainer(
   let timer: ReturnType<typeof setTimeout> | undefined;
   let removed: Promise<void> | undefined;
   let early = false;
+  let startError: unknown;
   try {
     if (options.signal?.aborted) {
       facts.aborted = abortKind(options.signal);
@@ -144,7 +145,11 @@ export async function superviseContainer(
     let t0 = performance.now();
     if (options.start) {
       // An abort during the start cuts it short; the container is then force-removed below.
-      await docker.send("POST", `/containers/${id}/start`, { okStatuses: [304], signal: options.signal });
+      await docker.send("POST", `/containers/${id}/start`, { okStatuses: [304], signal: options.signal })
+        .catch((error) => {
+          startError = error;
+          throw error;
+        });
       t0 = times?.since("start", t0) ?? t0;
     }
     const startedAt = options.startedAt ?? Date.now();
@@ -222,6 +227,7 @@ export async function superviseContainer(
   }
   const outcome = classifyOutcome(facts);
   if (options.deferRemove) outcome.removed = removed;
+  if (startError !== undefined && !options.signal?.aborted) outcome.startError = startError;
   outcome.durationMs = Date.now() - begin;
   return outcome;
 }

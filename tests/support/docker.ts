@@ -36,6 +36,21 @@ export function ensureTestImage(): Promise<string> {
   return built;
 }
 
+/** The network-sandbox holder image of the tests: busybox's `sleep` as its one process (pause is not pullable here). */
+export const SANDBOX_IMAGE = "lamda-test/pause:1";
+
+let sandboxBuilt: Promise<string> | undefined;
+
+/** Builds (once per test process) and returns {@linkcode SANDBOX_IMAGE}. */
+export function ensureSandboxImage(): Promise<string> {
+  sandboxBuilt ??= (async () => {
+    using docker = new DockerClient(DOCKER_HOST);
+    await importBusyboxImage(docker, SANDBOX_IMAGE, { changes: ['CMD ["/bin/sleep", "2147483647"]', "ENV PATH=/bin"] });
+    return SANDBOX_IMAGE;
+  })();
+  return sandboxBuilt;
+}
+
 /** The test dockerd's data root (`DockerRootDir`): an agent's DOCKER_DATA_ROOT, so a sandboxed one may statfs it. */
 export async function dockerDataRoot(): Promise<string> {
   using docker = new DockerClient(DOCKER_HOST);

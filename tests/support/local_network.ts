@@ -7,7 +7,7 @@ import { deployReferenceContract } from "../../src/chain/reference_contract.ts";
 import { type DevIpfs, fetchInput, startDevIpfs } from "../../src/storage/mod.ts";
 import { Anvil, ANVIL_KEYS } from "./anvil.ts";
 import { DockerClient, importBusyboxImage } from "../../src/docker/mod.ts";
-import { DOCKER_HOST, dockerDataRoot } from "./docker.ts";
+import { DOCKER_HOST, dockerDataRoot, ensureSandboxImage, SANDBOX_IMAGE } from "./docker.ts";
 import { NatsServer } from "./nats_server.ts";
 import { freePort } from "./ports.ts";
 
@@ -95,7 +95,7 @@ export class LocalNetwork implements AsyncDisposable {
             : undefined,
         }),
         Anvil.start({ chainId: 5611, detached: options.detached }),
-        buildSampleImage(),
+        buildSampleImage().then(async (image) => (await ensureSandboxImage(), image)),
         dockerDataRoot(),
       ]);
       stack.use(nats);
@@ -150,6 +150,7 @@ export class LocalNetwork implements AsyncDisposable {
       DATA_DIR: dataDir,
       HTTP_ADDR: `127.0.0.1:${freePort()}`,
       HEARTBEAT_INTERVAL: "5s",
+      JOB_NETWORK_SANDBOX_IMAGE: SANDBOX_IMAGE,
       JOB_INTAKE: "jetstream",
       JETSTREAM_CREATE_STREAMS: "true",
       PRESENCE_INTERVAL: "1s",

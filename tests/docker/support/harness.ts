@@ -49,7 +49,7 @@ export async function dockerReady(): Promise<boolean> {
 
 /** An engine on the test daemon (or `host`), with its captured log, the test image built, and job dirs. */
 export async function testEngine(
-  options: { host?: string; limits?: Partial<JobLimits>; agentAddress?: string } = {},
+  options: { host?: string; limits?: Partial<JobLimits>; agentAddress?: string; networkSandboxImage?: string } = {},
 ): Promise<
   { engine: DockerEngine; logs: CaptureWriter; image: string; outputDir: string; inputDir: string } & AsyncDisposable
 > {
@@ -61,6 +61,7 @@ export async function testEngine(
     logger: new Logger({ level: "debug", writer: logs }),
     limits: { ...TEST_LIMITS, ...options.limits },
     progress: "none",
+    networkSandboxImage: options.networkSandboxImage,
   });
   const root = await Deno.makeTempDir({ prefix: "lamda-docker-test-" });
   const inputDir = `${root}/input`, outputDir = `${root}/output`;
@@ -76,6 +77,18 @@ export async function testEngine(
     async [Symbol.asyncDispose]() {
       // Whatever a failed test left behind is this engine's own labelled containers.
       await engine.removeOrphans([]).catch(() => {});
+      await engine.closeSandboxes();
+      // Holders still in use when a test failed.
+      const holders = await engine.client.json<{ Id: string }[]>("GET", "/containers/json", {
+        query: {
+          all: true,
+          filters: JSON.stringify({ label: [`lamda.netns=${engine.agentAddress}`] }),
+        },
+      }).catch(() => []);
+      for (const h of holders) {
+        await engine.client.send("DELETE", `/containers/${h.Id}`, { query: { force: true }, okStatuses: [404] })
+          .catch(() => {});
+      }
       engine.close();
       await Deno.remove(root, { recursive: true }).catch(() => {});
     },
