@@ -45,7 +45,10 @@ export type ContainerOutcome =
     output?: OutputSummary;
     /** With `deferRemove`: settles once the container is removed (it never rejects). */
     removed?: Promise<void>;
-    /** The daemon's refusal of the start itself (the container never ran), for the engine's own checks. */
+    /**
+     * The daemon's refusal of the create or the start itself (the container never ran), for the engine's own checks
+     * (a network sandbox that could not be joined).
+     */
     startError?: unknown;
   };
 
