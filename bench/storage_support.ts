@@ -21,6 +21,21 @@ export function median(xs: number[]): number {
   return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
 }
 
+/**
+ * CPU seconds (user + system, all threads) of process `pid` (`self` for this one), from `/proc/<pid>/stat`; for
+ * `self` the children it waited for (a `curl`) are counted too. `0` where `/proc` cannot be read.
+ */
+export function cpuSeconds(pid: number | "self" = "self"): number {
+  try {
+    const stat = Deno.readTextFileSync(`/proc/${pid}/stat`);
+    const f = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+    // Fields 14–17 (utime, stime, cutime, cstime) are the 12th–15th after the command name; clock ticks of 1/100 s.
+    return f.slice(11, 15).reduce((a, x) => a + Number(x), 0) / 100;
+  } catch {
+    return 0;
+  }
+}
+
 /** Runs curl (`-sS --fail` added); resolves its stdout. */
 export async function curl(argv: string[]): Promise<string> {
   const out = await new Deno.Command("curl", { args: ["-sS", "--fail", ...argv], stdout: "piped" }).output();

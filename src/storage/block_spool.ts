@@ -23,18 +23,32 @@ export interface BlockSpoolOptions {
   /** Most bytes of blocks held in memory as well as on disk (default 8 MiB). */
   memoryBytes?: number;
   /**
-   * Raw blocks wait in memory for the exporter to write them into the input's files ({@linkcode BlockSpool.place})
-   * instead of going to the spool file as well: each byte of a file reaches the disk once. They are spooled only when
-   * the reader cannot take them (they came out of order, or nobody reads). Default false: every block is spooled.
+   * File leaves wait in memory for the exporter to write them into the input's files ({@linkcode BlockSpool.place})
+   * instead of going to the spool file as well: each byte of a file reaches the disk once. Leaves are raw blocks and
+   * dag-pb blocks without links of at least {@linkcode PLACED_LEAF_MIN} bytes (CIDv0 files, as Kubo's default
+   * `ipfs add` makes them). They are spooled only when the reader cannot take them (they came out of order, or nobody
+   * reads). Default false: every block is spooled.
    */
-  placeRaw?: boolean;
+  placeLeaves?: boolean;
 }
 
-/** Where a placed block's bytes are: a range of a file the exporter wrote. */
+/** Where a placed block's bytes are: a range of a file the exporter wrote (a dag-pb leaf's: its file data). */
 export interface Placement {
   path: string;
   offset: number;
   length: number;
+}
+
+/**
+ * The smallest dag-pb leaf held for placing: smaller ones (a directory's little files) are not worth a placement and
+ * go to the spool at once, as inner blocks do.
+ */
+export const PLACED_LEAF_MIN = 16 * 1024;
+
+/** The bytes of a placed dag-pb leaf around its file data (the protobuf framing): the block is head + data + tail. */
+interface Frame {
+  head: Uint8Array;
+  tail: Uint8Array;
 }
 
 type Where =
@@ -43,7 +57,7 @@ type Where =
   /** In memory only, waiting to be placed (or spooled). */
   | { at: "memory"; length: number }
   /** In an exported file. */
-  | ({ at: "file" } & Placement);
+  | ({ at: "file"; frame?: Frame } & Placement);
 
 /**
  * Verified blocks of one retrieval; they survive failed attempts until {@linkcode destroy}. A block lives in one of
@@ -70,7 +84,7 @@ export class BlockSpool {
   #reading: Promise<unknown> = Promise.resolve();
   #onBlock?: (cid: CID, bytes: Uint8Array) => void;
   #maxBytes: number;
-  #placeRaw: boolean;
+  #placeLeaves: boolean;
   #stalled: () => number | undefined = () => NO_READER;
   #changed = Promise.withResolvers<void>();
   #placedReader?: { path: string; file: Deno.FsFile };
@@ -86,7 +100,7 @@ export class BlockSpool {
     this.#onBlock = options.onBlock;
     this.#maxBytes = options.maxBytes ?? Number.POSITIVE_INFINITY;
     this.#memoryMax = options.memoryBytes ?? 8 * 1024 * 1024;
-    this.#placeRaw = options.placeRaw ?? false;
+    this.#placeLeaves = options.placeLeaves ?? false;
   }
 
   /** Creates the directory and the spool file. */
@@ -150,7 +164,7 @@ export class BlockSpool {
     }
     this.#memory.set(key, bytes);
     this.#memoryBytes += bytes.byteLength;
-    if (this.#placeRaw && cid.code === RAW) this.#index.set(key, { at: "memory", length: bytes.byteLength });
+    if (this.#placeLeaves && isLeaf(cid, bytes)) this.#index.set(key, { at: "memory", length: bytes.byteLength });
     else this.#spool(key, bytes);
     this.storedBytes += bytes.byteLength;
     this.#onBlock?.(cid, bytes);
@@ -165,15 +179,25 @@ export class BlockSpool {
   }
 
   /**
-   * Records that the exporter wrote `cid`'s verified bytes (a raw block held in memory) at `offset` of `path`: they
-   * leave memory and are read from there from now on. A block already on disk keeps its place.
+   * Records that the exporter wrote `data`, the file bytes of `cid`'s verified block held in memory, at `offset` of
+   * `path`: a raw block's `data` is the block; a dag-pb leaf's is the view of its UnixFS data inside the block, whose
+   * framing is kept beside the placement. The block leaves memory and is read from there from now on. A block already
+   * on disk keeps its place; a dag-pb leaf whose `data` is not a view of it goes to the spool instead.
    */
-  place(cid: CID, path: string, offset: number): void {
+  place(cid: CID, path: string, offset: number, data: Uint8Array): void {
     const key = keyOf(cid);
     const where = this.#index.get(key);
     if (where?.at !== "memory") return;
-    this.#index.set(key, { at: "file", path, offset, length: where.length });
-    this.#forget(key, this.#memory.get(key)!);
+    const held = this.#memory.get(key)!;
+    if (cid.code === RAW) {
+      this.#index.set(key, { at: "file", path, offset, length: where.length });
+    } else {
+      const start = data.buffer === held.buffer ? data.byteOffset - held.byteOffset : -1;
+      if (start < 0 || start + data.byteLength > held.byteLength) return this.#spool(key, held);
+      const frame = { head: held.slice(0, start), tail: held.slice(start + data.byteLength) };
+      this.#index.set(key, { at: "file", path, offset, length: data.byteLength, frame });
+    }
+    this.#forget(key, held);
   }
 
   /**
@@ -189,14 +213,18 @@ export class BlockSpool {
     if (this.#index.get(key)?.at === "file" && this.#memory.get(key) !== bytes) this.buffers.give(bytes);
   }
 
-  /** Reads a stored block: from memory when it is still there, else from the spool file or where it was placed. */
-  async read(cid: CID): Promise<Uint8Array> {
+  /**
+   * Reads a stored block: from memory when it is still there, else from the spool file or where it was placed. `lend`:
+   * the reader gives the bytes back with {@linkcode release} once done (exactly once per read), and a leaf's memory may
+   * then be used again; without it the memory is never reused.
+   */
+  async read(cid: CID, options: { lend?: boolean } = {}): Promise<Uint8Array> {
     if (cid.multihash.code === IDENTITY) return cid.multihash.digest;
     const key = keyOf(cid);
     const held = this.#memory.get(key);
     const where = this.#index.get(key);
     if (held && where) {
-      if (where.at === "memory") this.#lentOut.set(held, (this.#lentOut.get(held) ?? 0) + 1);
+      if (where.at === "memory" && options.lend) this.#lentOut.set(held, (this.#lentOut.get(held) ?? 0) + 1);
       // Read once is usually read for good (the exporter walks each block once): it leaves memory when on disk.
       if (where.at === "spool" && this.#written >= where.offset + where.length) this.#forget(key, held);
       else if (where.at === "spool") this.#read.add(key);
@@ -295,15 +323,29 @@ export class BlockSpool {
       file = this.#placedReader.file;
     }
     await file.seek(where.offset, Deno.SeekMode.Start);
-    const out = new Uint8Array(where.length);
+    const frame = where.at === "file" ? where.frame : undefined;
+    const head = frame?.head.byteLength ?? 0;
+    const out = new Uint8Array(head + where.length + (frame?.tail.byteLength ?? 0));
     let off = 0;
-    while (off < out.byteLength) {
-      const n = await file.read(out.subarray(off));
+    while (off < where.length) {
+      const n = await file.read(out.subarray(head + off, head + where.length));
       if (n === null) throw new Error(`${what} ends before offset ${where.offset + off}`);
       off += n;
     }
+    if (frame) {
+      out.set(frame.head, 0);
+      out.set(frame.tail, head + where.length);
+    }
     return out;
   }
+}
+
+/**
+ * Whether a verified block is a file leaf the exporter can place: a raw block, or a dag-pb block without links (a
+ * canonical dag-pb block has its links before its data, so one that starts with the data field, 0x0a, has none).
+ */
+function isLeaf(cid: CID, bytes: Uint8Array): boolean {
+  return cid.code === RAW || (cid.code === DAG_PB && bytes.byteLength >= PLACED_LEAF_MIN && bytes[0] === 0x0a);
 }
 
 // What `stalled` answers without a reader, and how long a reader's wait must last to count as stuck.
@@ -369,12 +411,15 @@ export class BlockSession {
 
   /**
    * The blockstore interface of the exporter. A read with `ahead` is read-ahead: the reader does not wait on it yet
-   * (see {@linkcode need}); any other read is what the reader waits on now.
+   * (see {@linkcode need}); any other read is what the reader waits on now. `lend`: see {@linkcode BlockSpool.read}.
    */
-  async *get(cid: CID, options: { signal?: AbortSignal; ahead?: boolean } = {}): AsyncGenerator<Uint8Array> {
+  async *get(
+    cid: CID,
+    options: { signal?: AbortSignal; ahead?: boolean; lend?: boolean } = {},
+  ): AsyncGenerator<Uint8Array> {
     const arrival = this.#arrival(cid, options.signal);
     await (options.ahead || this.spool.has(cid) ? arrival : this.need(arrival));
-    yield await this.spool.read(cid);
+    yield await this.spool.read(cid, { lend: options.lend });
   }
 
   /**
@@ -392,14 +437,14 @@ export class BlockSession {
     }
   }
 
-  /** Where a raw block was written in an exported file ({@linkcode BlockSpool.placed}). */
+  /** Where a leaf was written in an exported file ({@linkcode BlockSpool.placed}). */
   placed(cid: CID): Placement | undefined {
     return this.spool.placed(cid);
   }
 
-  /** The exporter wrote a raw block's bytes into a file ({@linkcode BlockSpool.place}). */
-  place(cid: CID, path: string, offset: number): void {
-    this.spool.place(cid, path, offset);
+  /** The exporter wrote a leaf's file bytes into a file ({@linkcode BlockSpool.place}). */
+  place(cid: CID, path: string, offset: number, data: Uint8Array): void {
+    this.spool.place(cid, path, offset, data);
   }
 
   /** The exporter is done with bytes it read ({@linkcode BlockSpool.release}). */

@@ -1,7 +1,9 @@
 import assert from "node:assert/strict";
 import { CID } from "multiformats/cid";
 import { sha256 } from "multiformats/hashes/sha2";
-import { BlockSpool } from "./block_spool.ts";
+import * as dagPb from "@ipld/dag-pb";
+import { UnixFS } from "ipfs-unixfs";
+import { BlockSpool, PLACED_LEAF_MIN } from "./block_spool.ts";
 import type { StorageError } from "./errors.ts";
 
 async function rawBlock(size: number, seed: number): Promise<{ cid: CID; bytes: Uint8Array }> {
@@ -48,9 +50,9 @@ Deno.test("a block that does not match its CID is refused and not stored", async
   await Deno.remove(dir, { recursive: true });
 });
 
-Deno.test("with placeRaw, a raw block the exporter placed leaves memory, never reaches the spool file, reads back from its file", async () => {
+Deno.test("with placeLeaves, a raw block the exporter placed leaves memory, never reaches the spool file, reads back from its file", async () => {
   const dir = await Deno.makeTempDir();
-  const spool = await new BlockSpool(`${dir}/spool`, { placeRaw: true }).open();
+  const spool = await new BlockSpool(`${dir}/spool`, { placeLeaves: true }).open();
   try {
     const a = await rawBlock(70_000, 1);
     const b = await rawBlock(50_000, 2);
@@ -59,8 +61,8 @@ Deno.test("with placeRaw, a raw block the exporter placed leaves memory, never r
     assert.equal(spool.memoryBytes, 120_000, "both wait in memory");
     // The exporter writes them into a file, b first, then a.
     await Deno.writeFile(`${dir}/file`, new Uint8Array([...b.bytes, ...a.bytes]));
-    spool.place(b.cid, `${dir}/file`, 0);
-    spool.place(a.cid, `${dir}/file`, 50_000);
+    spool.place(b.cid, `${dir}/file`, 0, b.bytes);
+    spool.place(a.cid, `${dir}/file`, 50_000, a.bytes);
     assert.equal(spool.memoryBytes, 0);
     assert.deepEqual(spool.placed(a.cid), { path: `${dir}/file`, offset: 50_000, length: 70_000 });
     assert.deepEqual(await spool.read(a.cid), a.bytes);
@@ -75,9 +77,78 @@ Deno.test("with placeRaw, a raw block the exporter placed leaves memory, never r
   await Deno.remove(dir, { recursive: true });
 });
 
-Deno.test("with placeRaw and memory full: no reader spools at once; a reader stuck on a missing block gets room made", async () => {
+/** A dag-pb UnixFS file leaf (as Kubo's CIDv0 `ipfs add` makes them), its CIDv0 and its file data. */
+async function pbLeaf(size: number, seed: number): Promise<{ cid: CID; bytes: Uint8Array; data: Uint8Array }> {
+  const data = (await rawBlock(size, seed)).bytes;
+  const bytes = dagPb.encode({ Data: new UnixFS({ type: "file", data }).marshal(), Links: [] });
+  return { cid: CID.createV0(await sha256.digest(bytes)), bytes, data };
+}
+
+/** The file data of a dag-pb leaf as the exporter sees it: a view of the block, through both decoders. */
+function dataView(bytes: Uint8Array): Uint8Array {
+  return UnixFS.unmarshal(dagPb.decode(bytes).Data!).data!;
+}
+
+Deno.test("with placeLeaves, a dag-pb leaf is placed by its file data: never spooled, read back whole from the file and its framing", async () => {
   const dir = await Deno.makeTempDir();
-  const spool = await new BlockSpool(`${dir}/spool`, { placeRaw: true, memoryBytes: 100_000 }).open();
+  const spool = await new BlockSpool(`${dir}/spool`, { placeLeaves: true }).open();
+  try {
+    const a = await pbLeaf(70_000, 3);
+    const b = await pbLeaf(PLACED_LEAF_MIN, 4);
+    await spool.put(a.cid, a.bytes);
+    await spool.put(b.cid, b.bytes);
+    assert.equal(spool.memoryBytes, a.bytes.byteLength + b.bytes.byteLength, "both wait in memory");
+    // The file holds the data only (no protobuf framing), b first.
+    await Deno.writeFile(`${dir}/file`, new Uint8Array([...b.data, ...a.data]));
+    const view = dataView(a.bytes);
+    assert.equal(view.buffer, a.bytes.buffer, "the decoders hand out views, which placement relies on");
+    spool.place(b.cid, `${dir}/file`, 0, dataView(b.bytes));
+    spool.place(a.cid, `${dir}/file`, b.data.byteLength, view);
+    assert.equal(spool.memoryBytes, 0);
+    assert.deepEqual(spool.placed(a.cid), { path: `${dir}/file`, offset: b.data.byteLength, length: 70_000 });
+    assert.deepEqual(await spool.read(a.cid), a.bytes, "the block is rebuilt byte for byte");
+    assert.deepEqual(await spool.read(b.cid), b.bytes);
+    assert.equal(spool.spooledBytes, 0);
+  } finally {
+    await spool.destroy();
+  }
+  await Deno.remove(dir, { recursive: true });
+});
+
+Deno.test("with placeLeaves, small and inner dag-pb blocks are spooled at once, and a leaf placed by a copy of its data is spooled", async () => {
+  const dir = await Deno.makeTempDir();
+  const spool = await new BlockSpool(`${dir}/spool`, { placeLeaves: true }).open();
+  try {
+    const small = await pbLeaf(PLACED_LEAF_MIN - 100, 5);
+    const leaf = await pbLeaf(40_000, 6);
+    const inner = dagPb.encode(dagPb.prepare({
+      Data: new UnixFS({ type: "file", blockSizes: [40_000n] }).marshal(),
+      Links: [{ Hash: leaf.cid, Tsize: leaf.bytes.byteLength }],
+    }));
+    const innerCid = CID.createV0(await sha256.digest(inner));
+    await spool.put(small.cid, small.bytes);
+    await spool.put(innerCid, inner);
+    await new Promise((r) => setTimeout(r, 10));
+    assert.equal(spool.spooledBytes, small.bytes.byteLength + inner.byteLength);
+    await spool.put(leaf.cid, leaf.bytes);
+    assert.equal(spool.spooledBytes, small.bytes.byteLength + inner.byteLength, "the leaf waits to be placed");
+    // A copy cannot say where the framing ends: the block goes to the spool rather than be placed.
+    await Deno.writeFile(`${dir}/file`, leaf.data);
+    spool.place(leaf.cid, `${dir}/file`, 0, leaf.data.slice());
+    assert.equal(spool.placed(leaf.cid), undefined);
+    assert.equal(spool.spooledBytes, small.bytes.byteLength + inner.byteLength + leaf.bytes.byteLength);
+    for (const [cid, bytes] of [[small.cid, small.bytes], [innerCid, inner], [leaf.cid, leaf.bytes]] as const) {
+      assert.deepEqual(await spool.read(cid), bytes);
+    }
+  } finally {
+    await spool.destroy();
+  }
+  await Deno.remove(dir, { recursive: true });
+});
+
+Deno.test("with placeLeaves and memory full: no reader spools at once; a reader stuck on a missing block gets room made", async () => {
+  const dir = await Deno.makeTempDir();
+  const spool = await new BlockSpool(`${dir}/spool`, { placeLeaves: true, memoryBytes: 100_000 }).open();
   try {
     const blocks = await Promise.all(Array.from({ length: 12 }, (_, i) => rawBlock(30_000, i)));
     // No reader: past the memory bound, blocks go to the spool file (and put does not wait for anyone).

@@ -63,7 +63,7 @@ export interface FetchInputResult extends ExportResult {
   /** Attempts made (a resumed or retried gateway counts again). */
   attempts: number;
   /**
-   * Bytes that went through the block spool on disk: the DAG's inner blocks, and raw blocks that could not be written
+   * Bytes that went through the block spool on disk: the DAG's inner blocks, and leaves that could not be written
    * straight into the files (they came out of order). The rest reached the disk once, in the files.
    */
   spooledBytes: number;
@@ -103,7 +103,7 @@ export async function fetchInput(
   const progress = options.progress;
   const spool = await new BlockSpool(`${options.workDir ?? `${destDir}/..`}/.blocks-${crypto.randomUUID()}`, {
     maxBytes: maxCarBytes,
-    placeRaw: true,
+    placeLeaves: true,
     onBlock: (progress || options.checkSpace) &&
       ((blockCid, bytes) => {
         if (!sized && equals(blockCid.multihash.bytes, cid.multihash.bytes)) {

@@ -177,7 +177,8 @@ for (const [what, corrupt] of corruptions) {
     const source = standIn({ "input": 1000, "sub/b.txt": 10 });
     (await cache.acquire(CID_A, { fallbackDir: await s.jobDir(), fetch: source.fetch })).release();
     const entry = s.entryOf(CID_A);
-    await sleep(5); // a rewrite shows in the mtime
+    // A rewrite shows in the mtime, whose clock may tick as coarsely as every 10 ms (a kernel with HZ=100).
+    await sleep(25);
     await corrupt(join(entry, DATA_NAME), entry);
     assert.ok(await checkEntry(entry, cacheKey(CID_A)), "the check sees the damage");
     const again = await cache.acquire(CID_A, { fallbackDir: await s.jobDir(), fetch: source.fetch });

@@ -30,16 +30,20 @@ export interface Placement {
 
 /**
  * The blockstore the exporter reads from. The optional parts let a file be written straight from arriving blocks and
- * resumed from a partly written one: a raw block written into a file is `place`d there, and a block already `placed`
- * where the file needs it is not read or written again.
+ * resumed from a partly written one: a leaf (a raw block, or a dag-pb block without links) written into a file is
+ * `place`d there, and a leaf already `placed` where the file needs it is not read or written again.
  */
 export interface ReadableBlocks {
-  /** `ahead`: a read-ahead, not waited on yet (then {@linkcode need} when it is). */
-  get(cid: CID, options?: { signal?: AbortSignal; ahead?: boolean }): AsyncGenerator<Uint8Array>;
+  /**
+   * `ahead`: a read-ahead, not waited on yet (then {@linkcode need} when it is). `lend`: each block read is
+   * {@linkcode release}d exactly once, after which its memory may hold another block.
+   */
+  get(cid: CID, options?: { signal?: AbortSignal; ahead?: boolean; lend?: boolean }): AsyncGenerator<Uint8Array>;
   /** Awaits a read-ahead that is now what the exporter waits on. */
   need?<T>(pending: Promise<T>): Promise<T>;
   placed?(cid: CID): Placement | undefined;
-  place?(cid: CID, path: string, offset: number): void;
+  /** `data`: the leaf's file bytes as written (a raw block's bytes; a dag-pb leaf's UnixFS data, a view of it). */
+  place?(cid: CID, path: string, offset: number, data: Uint8Array): void;
   /** The exporter is done with `bytes`, read for `cid`: their memory may be used again. */
   release?(cid: CID, bytes: Uint8Array): void;
 }
@@ -189,9 +193,9 @@ async function writeFile(
         let off = 0;
         while (off < length) off += await file.write(piece.data.subarray(off));
         cursor = at + length;
-        if (piece.raw) {
-          blocks.place?.(piece.raw, path, at);
-          blocks.release?.(piece.raw, piece.data);
+        if (piece.leaf) {
+          blocks.place?.(piece.leaf, path, at, piece.data);
+          blocks.release?.(piece.leaf, piece.block ?? piece.data);
         }
       }
       at += length;
@@ -215,16 +219,20 @@ function claim(path: string, state: State): void {
   state.made.add(path);
 }
 
-/** A part of a file: bytes to write (`raw`: they are that raw block, whole), or a range already written (`skip`). */
+/**
+ * A part of a file: bytes to write, or a range already written (`skip`). `leaf`: the bytes are that leaf's file data
+ * (a raw block whole, or a dag-pb leaf's UnixFS data inside `block`), to be placed once written.
+ */
 interface Piece {
   data?: Uint8Array;
-  raw?: CID;
+  leaf?: CID;
+  block?: Uint8Array;
   skip?: number;
 }
 
 async function* rawPieces(entry: UnixFSEntry, content: AsyncIterable<Uint8Array>): AsyncGenerator<Piece> {
   // A raw-block file is that block: one piece, placed like a raw leaf.
-  for await (const data of content) yield { data, raw: entry.type === "raw" ? entry.cid : undefined };
+  for await (const data of content) yield { data, leaf: entry.type === "raw" ? entry.cid : undefined };
 }
 
 // Blocks asked for ahead of the one being written, per level of a file's tree (the exporter's own walker asks without
@@ -233,8 +241,8 @@ const READ_AHEAD = 8;
 
 /**
  * A UnixFS file's pieces in order, read block by block with a bounded read-ahead, so a slow disk holds the network back
- * instead of letting data queue in memory. A raw leaf already placed at its offset of `path` (by an earlier attempt)
- * is skipped unread. Checks what the exporter checks: dag-pb or raw children only, one block size per link, and
+ * instead of letting data queue in memory. A leaf already placed at its offset of `path` (by an earlier attempt) is
+ * skipped unread. Checks what the exporter checks: dag-pb or raw children only, one block size per link, and
  * exactly the size the root declares.
  */
 async function* fileContent(
@@ -247,7 +255,7 @@ async function* fileContent(
   let read = 0n;
   const fetchBlock = async (cid: CID) => {
     const parts: Uint8Array[] = [];
-    for await (const part of blocks.get(cid, { signal, ahead: true })) parts.push(part);
+    for await (const part of blocks.get(cid, { signal, ahead: true, lend: true })) parts.push(part);
     return parts.length === 1 ? parts[0] : concat(parts);
   };
   const count = (length: number) => {
@@ -256,7 +264,7 @@ async function* fileContent(
   };
   // Placed where the file has it: at this offset of this path, with the size the parent declares for it.
   const placedHere = (cid: CID, offset: bigint, size: bigint) => {
-    if (cid.code !== RAW) return undefined;
+    if (cid.code !== RAW && cid.code !== DAG_PB) return undefined;
     const at = blocks.placed?.(cid);
     return at && at.path === path && BigInt(at.offset) === offset && BigInt(at.length) === size ? at : undefined;
   };
@@ -264,10 +272,11 @@ async function* fileContent(
     bytes?: Promise<Uint8Array>;
     settled: boolean;
   }
-  async function* walk(node: PBNode, unixfs: UnixFS): AsyncGenerator<Piece> {
+  // `self`: the node's CID and (below the root) its block, placed when the node is a leaf.
+  async function* walk(node: PBNode, unixfs: UnixFS, self: { cid: CID; block?: Uint8Array }): AsyncGenerator<Piece> {
     if (unixfs.data !== undefined && unixfs.data.byteLength > 0) {
       count(unixfs.data.byteLength);
-      yield { data: unixfs.data };
+      yield node.Links.length === 0 ? { data: unixfs.data, leaf: self.cid, block: self.block } : { data: unixfs.data };
     }
     if (node.Links.length !== unixfs.blockSizes.length) throw new Error("Inconsistent block sizes and dag links");
     const ahead: Ahead[] = [];
@@ -298,15 +307,23 @@ async function* fileContent(
       const bytes = item.settled || !blocks.need ? await pending : await blocks.need(pending);
       if (link.Hash.code === RAW) {
         count(bytes.byteLength);
-        yield { data: bytes, raw: link.Hash };
+        yield { data: bytes, leaf: link.Hash };
       } else if (link.Hash.code === DAG_PB) {
         const child = decodePb(bytes);
         if (child.Data === undefined) throw new Error(`Block ${link.Hash} of file ${entry.cid} has no UnixFS data`);
-        yield* walk(child, UnixFS.unmarshal(child.Data));
+        const unixfs = UnixFS.unmarshal(child.Data);
+        // A leaf with data is released once written (writeFile); any other node once its subtree is, since its
+        // links' CIDs are views of its bytes.
+        const piece = child.Links.length === 0 && (unixfs.data?.byteLength ?? 0) > 0;
+        try {
+          yield* walk(child, unixfs, { cid: link.Hash, block: bytes });
+        } finally {
+          if (!piece) blocks.release?.(link.Hash, bytes);
+        }
       } else throw new Error(`Unsupported codec in file ${entry.cid}: ${codecName(link.Hash.code)}`);
     }
   }
-  yield* walk(entry.node, entry.unixfs);
+  yield* walk(entry.node, entry.unixfs, { cid: entry.cid });
   if (read < wanted) throw new Error(`File ${entry.cid} holds fewer bytes than the ${wanted} its root declares`);
 }
 

@@ -5,7 +5,7 @@
 import assert from "node:assert/strict";
 import { Storage } from "../../src/storage/mod.ts";
 import { startFaultyGateway } from "./faulty_gateway.ts";
-import { localStack, sameBytes, uploadTree } from "./support.ts";
+import { localStack, sameBytes, uploadTree, uploadTreeV0 } from "./support.ts";
 
 const MiB = 1024 * 1024;
 const SIZE = 16 * MiB;
@@ -24,6 +24,21 @@ Deno.test("a 16 MiB input whose CAR breaks half way resumes on the same gateway:
   console.log(`same gateway: ${gw.bytes} bytes served for ${SIZE} (${ratio.toFixed(3)}x), ${gw.hits} requests`);
   // From zero again it would be 1.5x (8 MiB, then 16 MiB); the missing half alone is 1.0x plus framing.
   assert.ok(ratio < 1.1, `served ${ratio.toFixed(3)}x the input`);
+});
+
+Deno.test("a 16 MiB CIDv0 input (dag-pb leaves) whose CAR breaks half way resumes: the placed leaves are kept", async () => {
+  await using stack = await localStack();
+  const { cid, source } = await uploadTreeV0(stack, { "weights.bin": SIZE });
+  await using gw = startFaultyGateway(stack.service.url, { kind: "break", after: SIZE / 2, times: 1 });
+  const storage = new Storage({ ...stack.config, ipfsGateways: [gw.url] }, stack.logger, { fetchBackoffMs: 10 });
+  const dest = `${stack.dir}/in`;
+  const res = await storage.fetchInput(cid, dest);
+  assert.ok(await sameBytes(`${source}/weights.bin`, `${dest}/weights.bin`));
+  assert.ok(res.attempts >= 2, "the broken attempt was resumed");
+  const ratio = gw.bytes / SIZE;
+  console.log(`CIDv0: ${gw.bytes} bytes served for ${SIZE} (${ratio.toFixed(3)}x), spooled ${res.spooledBytes}`);
+  assert.ok(ratio < 1.1, `served ${ratio.toFixed(3)}x the input`);
+  assert.ok(res.spooledBytes < SIZE / 100, `${res.spooledBytes} bytes spooled: the leaves were written twice`);
 });
 
 Deno.test("a 16 MiB input whose first gateway breaks half way and then fails is completed by the next with the rest only", async () => {

@@ -3,6 +3,7 @@ import { encode as encodePb, prepare } from "@ipld/dag-pb";
 import { CID } from "multiformats/cid";
 import { sha256 } from "multiformats/hashes/sha2";
 import { Logger, MemoryWriter } from "../../src/log/mod.ts";
+import { computeDirectoryCid } from "../../src/storage/compute_cid.ts";
 import { DiskBlockstore } from "../../src/storage/disk_blockstore.ts";
 import { type DevIpfsOptions, startDevIpfs, Storage, type StorageConfig } from "../../src/storage/mod.ts";
 
@@ -137,6 +138,37 @@ export async function uploadTree(
   await new Deno.Command("cp", { args: ["-a", out, source] }).output();
   const res = await stack.storage.uploadOutput(out, { jobId, agentAddress: "0x" + "ab".repeat(20) });
   return { cid: res.cid, source };
+}
+
+/**
+ * Like {@linkcode uploadTree}, but pinned as CIDv0 (`pinataOptions.cidVersion: 0`): the DAG Kubo's default `ipfs add`
+ * makes, with dag-pb leaves. The CID is checked against {@linkcode computeDirectoryCid} under the CIDv0 profile, which
+ * tests/storage/cid_reference_test.ts holds to Kubo's and Debian's `ipfs_cid` outputs.
+ */
+export async function uploadTreeV0(
+  stack: Awaited<ReturnType<typeof localStack>>,
+  files: Record<string, Uint8Array | number>,
+): Promise<{ cid: string; source: string }> {
+  const source = `${stack.dir}/src-v0-${crypto.randomUUID().slice(0, 8)}`;
+  const form = new FormData();
+  form.append("pinataOptions", JSON.stringify({ cidVersion: 0 }));
+  for (const [rel, content] of Object.entries(files)) {
+    const path = `${source}/${rel}`;
+    await Deno.mkdir(path.slice(0, path.lastIndexOf("/")), { recursive: true });
+    if (typeof content === "number") await writeRandomFile(path, content);
+    else await Deno.writeFile(path, content);
+    form.append("file", new Blob([await Deno.readFile(path)]), `root/${rel}`);
+  }
+  const res = await fetch(`${stack.service.url}/pinning/pinFileToIPFS`, {
+    method: "POST",
+    headers: { authorization: `Bearer ${TEST_JWT}` },
+    body: form,
+  });
+  if (!res.ok) throw new Error(`CIDv0 upload: HTTP ${res.status} ${await res.text()}`);
+  const cid = ((await res.json()) as { IpfsHash: string }).IpfsHash;
+  const expected = (await computeDirectoryCid(source, { cidVersion: 0 })).toString();
+  if (cid !== expected) throw new Error(`The local service pinned ${cid}; Kubo's CIDv0 defaults give ${expected}`);
+  return { cid, source };
 }
 
 /**
