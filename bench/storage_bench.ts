@@ -8,7 +8,7 @@
 import { parseArgs } from "node:util";
 import { Logger } from "../src/log/mod.ts";
 import { startDevIpfs, Storage } from "../src/storage/mod.ts";
-import { benchConfig, curl, parseSize, timed, writeRandom } from "./storage_support.ts";
+import { benchConfig, curl, parseSize, settleDisk, timed, writeRandom } from "./storage_support.ts";
 
 const JWT = "bench-jwt-0123456789";
 const args = parseArgs({
@@ -56,6 +56,7 @@ try {
   await writeRandom(`${src}/big.bin`, size);
   const mb = size / 1024 ** 2;
 
+  await settleDisk();
   const [curlUp, curlUpS] = await timed(() =>
     curl([
       "-H",
@@ -72,14 +73,25 @@ try {
   const storage = new Storage(benchConfig(`${work}/agent`, { url, jwt: JWT, size }), new Logger({ level: "warn" }));
   // uploadOutput moves the directory into the spool: give it a hard-linked twin so the source stays.
   await new Deno.Command("cp", { args: ["-al", src, `${work}/out`] }).output();
+  await settleDisk();
   resetPeakRss();
   const [up, agentUpS] = await timed(() =>
     storage.uploadOutput(`${work}/out`, { jobId: "bench", agentAddress: "0x0" })
   );
   if (up.cid !== curlCid) throw new Error(`CID differs: agent ${up.cid}, curl ${curlCid}`);
 
-  const [, curlDownS] = await timed(() => curl(["-o", `${work}/curl.car`, `${url}/ipfs/${up.cid}?format=car`]));
   const upPeak = peakRssMb();
+  // Each download starts from the same state: the service's blocks read once (untimed) so that neither side pays for
+  // reading them back from disk after the other's writes pushed them out of the page cache, and no dirty pages.
+  const carUrl = `${url}/ipfs/${up.cid}?format=car`;
+  const warm = async () => {
+    await curl(["-o", "/dev/null", carUrl]);
+    await settleDisk();
+  };
+  await warm();
+  const [, curlDownS] = await timed(() => curl(["-o", `${work}/curl.car`, carUrl]));
+  await Deno.remove(`${work}/curl.car`);
+  await warm();
   resetPeakRss();
   const [down, agentDownS] = await timed(() => storage.fetchInput(up.cid, `${work}/in`));
   const downPeak = peakRssMb();

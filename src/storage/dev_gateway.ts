@@ -212,6 +212,23 @@ function withLength(payload: Uint8Array, prefix?: Uint8Array): Uint8Array {
   return out;
 }
 
+/**
+ * A block read from the store and the head of its CAR section (length and CID), sent as two chunks so that the block's
+ * bytes go out as read, without a copy. Identity blocks have no section (their bytes are in the CID).
+ */
+async function readSection(store: DiskBlockstore, cid: CID): Promise<{ head?: Uint8Array; bytes: Uint8Array }> {
+  if (cid.multihash.code === IDENTITY) return { bytes: cid.multihash.digest };
+  const bytes = await store.read(cid);
+  const total = cid.bytes.byteLength + bytes.byteLength;
+  const head = new Uint8Array(varint.encodingLength(total) + cid.bytes.byteLength);
+  varint.encodeTo(total, head);
+  head.set(cid.bytes, head.byteLength - cid.bytes.byteLength);
+  return { head, bytes };
+}
+
+// Blocks read ahead of the one being sent: the next ones the depth-first walk will pop.
+const CAR_READ_AHEAD = 8;
+
 function linksOf(cid: CID, bytes: Uint8Array): CID[] {
   return cid.code === DAG_PB ? decodePb(bytes).Links.map((l) => l.Hash) : [];
 }
@@ -222,11 +239,23 @@ function linksOf(cid: CID, bytes: Uint8Array): CID[] {
  */
 export function carStream(root: CID, pathCids: CID[], target: CID, store: DiskBlockstore): ReadableStream<Uint8Array> {
   const seen = new Set<string>();
+  const reading = new Map<string, ReturnType<typeof readSection>>();
+  const read = (cid: CID, key = keyOf(cid)) => {
+    let next = reading.get(key);
+    if (!next) {
+      next = readSection(store, cid);
+      // Awaited when its turn comes; a read ahead that is never reached (the stream ended) must not be unhandled.
+      next.catch(() => {});
+      reading.set(key, next);
+    }
+    return next;
+  };
   async function* sections(): AsyncGenerator<Uint8Array> {
     yield carHeader(root);
     for (const cid of pathCids) {
       seen.add(keyOf(cid));
-      yield withLength(await store.read(cid), cid.bytes);
+      const { head, bytes } = await readSection(store, cid);
+      if (head) yield* [head, bytes];
     }
     const stack: CID[] = [target];
     while (stack.length > 0) {
@@ -234,9 +263,14 @@ export function carStream(root: CID, pathCids: CID[], target: CID, store: DiskBl
       const key = keyOf(cid);
       if (seen.has(key)) continue;
       seen.add(key);
-      const bytes = await readBlock(store, cid);
+      for (let i = stack.length - 1; i >= Math.max(0, stack.length - CAR_READ_AHEAD); i--) {
+        const ahead = keyOf(stack[i]);
+        if (!seen.has(ahead)) read(stack[i], ahead);
+      }
+      const { head, bytes } = await read(cid, key);
+      reading.delete(key);
       // The spec: identity blocks MUST NOT be sent (their bytes are in the CID).
-      if (cid.multihash.code !== IDENTITY) yield withLength(bytes, cid.bytes);
+      if (head) yield* [head, bytes];
       const links = linksOf(cid, bytes);
       for (let i = links.length - 1; i >= 0; i--) stack.push(links[i]);
     }
@@ -249,9 +283,9 @@ function legacyCarStream(target: CID, store: DiskBlockstore): ReadableStream<Uin
   async function* sections(): AsyncGenerator<Uint8Array> {
     yield carHeaderOf([]);
     async function* postOrder(cid: CID): AsyncGenerator<Uint8Array> {
-      const bytes = await readBlock(store, cid);
+      const { head, bytes } = await readSection(store, cid);
       for (const link of linksOf(cid, bytes)) yield* postOrder(link);
-      if (cid.multihash.code !== IDENTITY) yield withLength(bytes, cid.bytes);
+      if (head) yield* [head, bytes];
     }
     yield* postOrder(target);
   }
