@@ -66,6 +66,8 @@ export class NetworkSandboxes {
   #busy = new Set<string>();
   /** Holders being made. */
   #making = 0;
+  // The spares being made in the background (close waits for them).
+  #spares = new Set<Promise<void>>();
   #ready: Promise<boolean> | undefined;
   /** Whether the last start succeeded: jobs never wait for the image. */
   #usable = false;
@@ -98,7 +100,16 @@ export class NetworkSandboxes {
           logger: this.#log,
           signal,
         });
-        if (this.#free.length === 0) this.#free.push(await this.#make(signal));
+        if (this.#closed) return false;
+        if (this.#free.length === 0) {
+          const id = await this.#make(signal);
+          // Stopped while it was being made: it is not the pool's any more.
+          if (this.#closed) {
+            await this.#remove(id);
+            return false;
+          }
+          this.#free.push(id);
+        }
         this.#usable = true;
         this.#log.info("job network sandboxes ready", { image: this.#o.image, holders: this.size });
         return true;
@@ -174,24 +185,31 @@ export class NetworkSandboxes {
     }
   }
 
-  /** Removes the free holders (at shutdown); those jobs still use stay for the next start to adopt. */
+  /**
+   * Removes the free holders (at shutdown); those jobs still use stay for the next start to adopt. Holders being made
+   * are waited for and removed too (give `start` the shutdown signal, so that a pull does not hold this up).
+   */
   async close(): Promise<void> {
     this.#closed = true;
     const free = this.#free.splice(0);
-    await Promise.all(free.map((id) => this.#remove(id)));
+    await Promise.all([...free.map((id) => this.#remove(id)), this.#ready, ...this.#spares]);
   }
 
   /** One more free holder in the background, while the pool is under its size and none is free. */
   #spare(): void {
     if (this.#free.length + this.#making > 0 || this.size + this.#making >= this.#o.maxHolders) return;
     this.#making++;
-    this.#make().then(
-      (id) => {
-        if (this.#closed) void this.#remove(id);
+    const made: Promise<void> = this.#make().then(
+      async (id) => {
+        if (this.#closed) await this.#remove(id);
         else this.#free.push(id);
       },
       (error) => this.#unavailable(error),
-    ).finally(() => this.#making--);
+    ).finally(() => {
+      this.#making--;
+      this.#spares.delete(made);
+    });
+    this.#spares.add(made);
   }
 
   /** Creates and starts one holder: no network, no capabilities, read-only, a few processes, little memory. */

@@ -130,6 +130,29 @@ Deno.test({
 });
 
 Deno.test({
+  name: "an agent stopped while its holders are being made leaves none behind",
+  ignore: !ready,
+  async fn() {
+    await using t = await testEngine({ networkSandboxImage: await ensureSandboxImage() });
+    // Shutdown comes while the first holder is being created and started (and a job takes a holder meanwhile, which
+    // makes a spare in the background).
+    const starting = t.engine.startSandboxes(3);
+    await t.engine.closeSandboxes();
+    assert.equal(await starting, false, "not usable once stopped");
+    assert.deepEqual(await holders(t), [], "the holder made during the shutdown is removed");
+    const again = await testEngine({ networkSandboxImage: await ensureSandboxImage() });
+    await using _again = again;
+    assert.equal(await again.engine.startSandboxes(3), true);
+    // A job takes the free holder (a spare is then made in the background) and ends; the agent stops at once.
+    const lease = await again.engine.sandboxes!.acquire();
+    assert.ok(lease, "a holder for a job");
+    lease.release();
+    await again.engine.closeSandboxes();
+    assert.deepEqual(await holders(again), [], "the job's holder and the spare made meanwhile are gone");
+  },
+});
+
+Deno.test({
   name: "a restarted agent adopts its running free holders, removes stopped ones, leaves one a container uses",
   ignore: !ready,
   async fn() {
