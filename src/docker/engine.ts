@@ -120,6 +120,8 @@ export class DockerEngine {
   #options: EngineOptions;
   #log: Logger;
   #sandboxes: NetworkSandboxes | undefined;
+  // Holders waiting for their job's container to be removed before they go back (closeSandboxes waits for them).
+  #releasing = new Set<Promise<void>>();
 
   private constructor(client: DockerClient, capabilities: EngineCapabilities, options: EngineOptions) {
     this.client = client;
@@ -252,8 +254,11 @@ export class DockerEngine {
       outcome = await this.#run(spec, undefined, options);
     } else if (sandbox) {
       // Back to the pool only once no process of this job can be left in the namespace.
-      const removed = outcome.removed ?? Promise.resolve();
-      void removed.then(() => sandbox.release());
+      const released: Promise<void> = (outcome.removed ?? Promise.resolve()).then(() => {
+        sandbox.release();
+        this.#releasing.delete(released);
+      });
+      this.#releasing.add(released);
     }
     return outcome;
   }
@@ -353,8 +358,12 @@ export class DockerEngine {
     return this.#sandboxes;
   }
 
-  /** Removes the free network sandboxes (at shutdown, once no job starts any more). */
+  /**
+   * Removes the network sandboxes (at shutdown, once no job starts any more): the free ones, and those of jobs whose
+   * containers are being removed, once they are gone.
+   */
   async closeSandboxes(): Promise<void> {
+    await Promise.all(this.#releasing);
     await this.#sandboxes?.close();
   }
 

@@ -66,8 +66,9 @@ export class NetworkSandboxes {
   #busy = new Set<string>();
   /** Holders being made. */
   #making = 0;
-  // The spares being made in the background (close waits for them).
+  // The spares being made in the background, and holders being removed after their job (close waits for both).
   #spares = new Set<Promise<void>>();
+  #removing = new Set<Promise<void>>();
   #ready: Promise<boolean> | undefined;
   /** Whether the last start succeeded: jobs never wait for the image. */
   #usable = false;
@@ -154,8 +155,10 @@ export class NetworkSandboxes {
         if (released) return;
         released = true;
         this.#busy.delete(id);
-        if (broken || this.#closed || this.size >= this.#o.maxHolders) void this.#remove(id);
-        else this.#free.push(id);
+        if (broken || this.#closed || this.size >= this.#o.maxHolders) {
+          const removing: Promise<void> = this.#remove(id).finally(() => this.#removing.delete(removing));
+          this.#removing.add(removing);
+        } else this.#free.push(id);
       },
     };
   }
@@ -192,7 +195,7 @@ export class NetworkSandboxes {
   async close(): Promise<void> {
     this.#closed = true;
     const free = this.#free.splice(0);
-    await Promise.all([...free.map((id) => this.#remove(id)), this.#ready, ...this.#spares]);
+    await Promise.all([...free.map((id) => this.#remove(id)), this.#ready, ...this.#spares, ...this.#removing]);
   }
 
   /** One more free holder in the background, while the pool is under its size and none is free. */

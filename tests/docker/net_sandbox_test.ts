@@ -130,7 +130,7 @@ Deno.test({
 });
 
 Deno.test({
-  name: "an agent stopped while its holders are being made leaves none behind",
+  name: "an agent stopped while holders are being made, or while a job container is being removed, leaves no holder",
   ignore: !ready,
   async fn() {
     await using t = await testEngine({ networkSandboxImage: await ensureSandboxImage() });
@@ -149,6 +149,30 @@ Deno.test({
     lease.release();
     await again.engine.closeSandboxes();
     assert.deepEqual(await holders(again), [], "the job's holder and the spare made meanwhile are gone");
+    // A job whose container is still being removed when the agent stops (the removal runs beside the upload).
+    const third = await testEngine({ networkSandboxImage: await ensureSandboxImage() });
+    await using _third = third;
+    assert.equal(await third.engine.startSandboxes(3), true);
+    // The job container's removal takes a while (as on a busy daemon): the stop comes before its holder is free.
+    const client = third.engine.client;
+    const send = client.send.bind(client);
+    client.send = async (method, path, options) => {
+      if (method === "DELETE" && options?.query?.v === true) await new Promise((r) => setTimeout(r, 500));
+      return await send(method, path, options);
+    };
+    const outcome = await third.engine.run(
+      {
+        jobId: "stop-while-removing",
+        attempt: 1,
+        image: third.image,
+        command: ["sh", "-c", "exit 0"],
+        outputDir: third.outputDir,
+      },
+      { deferRemove: true },
+    );
+    assert.ok(outcome.ok, JSON.stringify(outcome));
+    await third.engine.closeSandboxes();
+    assert.deepEqual(await holders(third), [], "its holder goes once its container is gone, before the agent exits");
   },
 });
 

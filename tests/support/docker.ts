@@ -1,6 +1,8 @@
 /** Docker for tests: the daemon at DOCKER_HOST and a tiny busybox image built locally (no registry here). */
 import { DockerClient, importBusyboxImage } from "../../src/docker/mod.ts";
 import { BUSYBOX_PATH } from "../../src/docker/image_import.ts";
+import { LABELS } from "../../src/docker/container_spec.ts";
+import { NETNS_LABEL } from "../../src/docker/net_sandbox.ts";
 
 /** The Docker host tests use: `DOCKER_HOST`, or the default socket. */
 export const DOCKER_HOST = Deno.env.get("DOCKER_HOST") || "unix:///var/run/docker.sock";
@@ -21,6 +23,21 @@ export async function dockerMissing(): Promise<string | undefined> {
     return undefined;
   } catch (error) {
     return `dockerd does not answer at ${DOCKER_HOST}: ${(error as Error).message}`;
+  }
+}
+
+/**
+ * Removes the containers an agent with `address` left on the test daemon: its job containers and its network-sandbox
+ * holders. A killed agent leaves them for its next start to adopt; a test that ends with a kill has no next start.
+ */
+export async function removeAgentContainers(docker: DockerClient, address: string): Promise<void> {
+  for (const label of [LABELS.agent, NETNS_LABEL]) {
+    const found = await docker.json<{ Id: string }[]>("GET", "/containers/json", {
+      query: { all: true, filters: JSON.stringify({ label: [`${label}=${address}`] }) },
+    }).catch(() => []);
+    for (const c of found) {
+      await docker.send("DELETE", `/containers/${c.Id}`, { query: { force: true }, okStatuses: [404] }).catch(() => {});
+    }
   }
 }
 

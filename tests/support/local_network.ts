@@ -7,7 +7,7 @@ import { deployReferenceContract } from "../../src/chain/reference_contract.ts";
 import { type DevIpfs, fetchInput, startDevIpfs } from "../../src/storage/mod.ts";
 import { Anvil, ANVIL_KEYS } from "./anvil.ts";
 import { DockerClient, importBusyboxImage } from "../../src/docker/mod.ts";
-import { DOCKER_HOST, dockerDataRoot, ensureSandboxImage, SANDBOX_IMAGE } from "./docker.ts";
+import { DOCKER_HOST, dockerDataRoot, ensureSandboxImage, removeAgentContainers, SANDBOX_IMAGE } from "./docker.ts";
 import { NatsServer } from "./nats_server.ts";
 import { freePort } from "./ports.ts";
 
@@ -198,6 +198,9 @@ export class LocalNetwork implements AsyncDisposable {
   }
 
   async [Symbol.asyncDispose](): Promise<void> {
+    // A test whose agent was killed (an AgentProcess's dispose is a SIGKILL) leaves its holders and containers.
+    using docker = new DockerClient(DOCKER_HOST);
+    await removeAgentContainers(docker, this.agentAddress);
     await this.ipfs.close();
     await this.anvil[Symbol.asyncDispose]();
     await this.nats[Symbol.asyncDispose]();

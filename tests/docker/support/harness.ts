@@ -8,7 +8,7 @@ import {
   type JobLimits,
 } from "../../../src/docker/mod.ts";
 import { Logger, type LogRecord } from "../../../src/log/mod.ts";
-import { DOCKER_HOST, dockerMissing, ensureTestImage } from "../../support/docker.ts";
+import { DOCKER_HOST, dockerMissing, ensureTestImage, removeAgentContainers } from "../../support/docker.ts";
 import { serviceAvailable } from "../../support/service.ts";
 
 export { DOCKER_HOST };
@@ -79,16 +79,7 @@ export async function testEngine(
       await engine.removeOrphans([]).catch(() => {});
       await engine.closeSandboxes();
       // Holders still in use when a test failed.
-      const holders = await engine.client.json<{ Id: string }[]>("GET", "/containers/json", {
-        query: {
-          all: true,
-          filters: JSON.stringify({ label: [`lamda.netns=${engine.agentAddress}`] }),
-        },
-      }).catch(() => []);
-      for (const h of holders) {
-        await engine.client.send("DELETE", `/containers/${h.Id}`, { query: { force: true }, okStatuses: [404] })
-          .catch(() => {});
-      }
+      await removeAgentContainers(engine.client, engine.agentAddress);
       engine.close();
       await Deno.remove(root, { recursive: true }).catch(() => {});
     },
