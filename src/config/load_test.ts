@@ -62,6 +62,8 @@ Deno.test("each bad value gets its own message naming the variable and a good ex
     ["NATS_URL", "http://x:4222", /NATS_URL: .* is not a nats\/tls\/ws\/wss URL/],
     ["OPBNB_RPC_URL", "not a url", /OPBNB_RPC_URL: "not a url" is not a http\/https.* URL/],
     ["REPUTATION_CONTRACT_ADDRESS", "0x1234", /REPUTATION_CONTRACT_ADDRESS: "0x1234" is not an address/],
+    ["HTTP_ADDR", "9464", /HTTP_ADDR: "9464" is not host:port \(or empty to disable the endpoint\)/],
+    ["JOB_NETWORK_SANDBOX_IMAGE", "Pause:Bad Tag", /JOB_NETWORK_SANDBOX_IMAGE: .* is not an image reference/],
   ];
   for (const [name, value, want] of cases) {
     const err = configError(() => loadConfig({ env: { [name]: value } }));
@@ -69,6 +71,13 @@ Deno.test("each bad value gets its own message naming the variable and a good ex
     assert.equal(err.issues[0].variable, name);
     assert.match(err.message, want);
   }
+});
+
+Deno.test("empty turns the operator endpoint and the network sandboxes off", () => {
+  const { config } = loadConfig({ env: { HTTP_ADDR: "", JOB_NETWORK_SANDBOX_IMAGE: "" } });
+  assert.equal(config.httpAddr, "");
+  assert.equal(config.jobNetworkSandboxImage, "");
+  assert.equal(loadConfig({}).config.jobNetworkSandboxImage, "registry.k8s.io/pause:3.10");
 });
 
 Deno.test("all errors are reported at once", () => {

@@ -133,6 +133,18 @@ export const url = (schemes: string[]): z.ZodType<string, string> =>
     }
   }, `is not a ${schemes.join("/")} URL`);
 
+/** Empty, or a string `parse` accepts (it throws on anything else); `message` says what it is not. */
+export const emptyOr = (parse: (s: string) => unknown, message: string): z.ZodType<string, string> =>
+  z.string().trim().refine((s) => {
+    if (s === "") return true;
+    try {
+      parse(s);
+      return true;
+    } catch {
+      return false;
+    }
+  }, message);
+
 /** An EVM address (any case), returned as given. */
 export const address = (): z.ZodType<string, string> =>
   z.string().trim().regex(/^0x[0-9a-fA-F]{40}$/, "is not an address (0x followed by 40 hex digits)");

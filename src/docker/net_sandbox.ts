@@ -64,8 +64,6 @@ export class NetworkSandboxes {
   #free: string[] = [];
   /** Holders jobs use now. */
   #busy = new Set<string>();
-  /** Holders being made. */
-  #making = 0;
   // The spares being made in the background, and holders being removed after their job (close waits for both).
   #spares = new Set<Promise<void>>();
   #removing = new Set<Promise<void>>();
@@ -200,18 +198,15 @@ export class NetworkSandboxes {
 
   /** One more free holder in the background, while the pool is under its size and none is free. */
   #spare(): void {
-    if (this.#free.length + this.#making > 0 || this.size + this.#making >= this.#o.maxHolders) return;
-    this.#making++;
+    const making = this.#spares.size;
+    if (this.#free.length + making > 0 || this.size + making >= this.#o.maxHolders) return;
     const made: Promise<void> = this.#make().then(
       async (id) => {
         if (this.#closed) await this.#remove(id);
         else this.#free.push(id);
       },
       (error) => this.#unavailable(error),
-    ).finally(() => {
-      this.#making--;
-      this.#spares.delete(made);
-    });
+    ).finally(() => this.#spares.delete(made));
     this.#spares.add(made);
   }
 

@@ -1,21 +1,12 @@
 /** Variables of the agent as a whole: the operator HTTP endpoint and shutdown. */
-import { z } from "zod";
 import { parseHostPort } from "../host_port.ts";
-import { duration, withDefault } from "../spec.ts";
+import { duration, emptyOr, withDefault } from "../spec.ts";
 
 /** Agent variables. */
 export const agentVars = {
   httpAddr: withDefault({
     env: "HTTP_ADDR",
-    schema: z.string().trim().refine((s) => {
-      if (s === "") return true;
-      try {
-        parseHostPort(s);
-        return true;
-      } catch {
-        return false;
-      }
-    }, "is not host:port (or empty to disable the endpoint)"),
+    schema: emptyOr(parseHostPort, "is not host:port (or empty to disable the endpoint)"),
     default: "127.0.0.1:9464",
     example: "0.0.0.0:9464",
     doc: "Where /healthz, /readyz and /metrics listen; set it empty (`HTTP_ADDR=`) to disable the endpoint.",

@@ -1,7 +1,7 @@
 /** Variables of the docker component: the daemon, image policy, and the limits every job container runs under. */
 import { z } from "zod";
 import { parseImageReference } from "../../docker/reference.ts";
-import { boolean, byteSize, duration, integer, list, oneOf, optional, text, withDefault } from "../spec.ts";
+import { boolean, byteSize, duration, emptyOr, integer, list, oneOf, optional, text, withDefault } from "../spec.ts";
 
 /** A positive decimal number of CPUs, e.g. `0.5` or `4`. */
 const cpus = (): z.ZodType<number, string> =>
@@ -194,15 +194,10 @@ export const dockerVars = {
   }),
   jobNetworkSandboxImage: withDefault({
     env: "JOB_NETWORK_SANDBOX_IMAGE",
-    schema: z.string().trim().refine((s) => {
-      if (s === "") return true;
-      try {
-        parseImageReference(s);
-        return true;
-      } catch {
-        return false;
-      }
-    }, "is not an image reference (or empty to give each job container a network namespace of its own)"),
+    schema: emptyOr(
+      parseImageReference,
+      "is not an image reference (or empty to give each job container a network namespace of its own)",
+    ),
     default: "registry.k8s.io/pause:3.10",
     example: "registry.example.com/pause:3.10",
     emptyIsValue: true,
