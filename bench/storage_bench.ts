@@ -17,8 +17,9 @@ const args = parseArgs({
 });
 
 if (args.values.serve) {
+  if (!args.values.dir) throw new Error("--serve needs --dir, the service's data directory");
   // Child mode: the service runs in its own process so its memory is not counted as the agent's.
-  const service = await startDevIpfs({ port: Number(args.values.serve), dataDir: args.values.dir!, jwt: JWT });
+  const service = await startDevIpfs({ port: Number(args.values.serve), dataDir: args.values.dir, jwt: JWT });
   console.log(service.url);
   await new Promise(() => {});
 }
