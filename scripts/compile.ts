@@ -12,7 +12,7 @@
 import { parseArgs } from "node:util";
 import { readConfig } from "../src/cli/main.ts";
 import { AGENT_PERMISSION_SET, permissionFlags, permissionSetToFlags, shellLine } from "../src/permissions/mod.ts";
-import { AGENT_V8_FLAGS_ARG } from "../src/runtime_flags.ts";
+import { AGENT_RUNTIME_FLAGS } from "../src/runtime_flags.ts";
 
 /** The release targets: Linux for nodes, macOS for the client commands (status, verify-receipt, permissions). */
 export const TARGETS = [
@@ -71,7 +71,7 @@ async function main(args: string[]): Promise<number> {
     const cmd = [
       "compile",
       "--quiet",
-      AGENT_V8_FLAGS_ARG,
+      ...AGENT_RUNTIME_FLAGS,
       ...flags,
       "--target",
       target,

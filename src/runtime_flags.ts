@@ -1,5 +1,5 @@
 /**
- * V8 flags the daemon runs with (`deno task start`, the compiled binary, `deno task dev`, the tests' agent): the young
+ * V8 flags the daemon runs with (part of {@linkcode AGENT_RUNTIME_FLAGS}): the young
  * generation capped at 1 MiB semi-spaces. V8's default lets it grow to 16 MiB semi-spaces under the steady trickle of
  * short-lived objects a job leaves behind, which showed as 110 → 180 MB RSS over 100 trivial jobs with no live data
  * to show for it; with the cap the agent stays near its idle size (95 → 107 MB) at the same CPU per job
@@ -9,3 +9,11 @@ export const AGENT_V8_FLAGS = "--max-semi-space-size=1";
 
 /** The `deno run`/`deno compile` argument that applies {@linkcode AGENT_V8_FLAGS}. */
 export const AGENT_V8_FLAGS_ARG = `--v8-flags=${AGENT_V8_FLAGS}`;
+
+/**
+ * Every runtime flag the daemon runs with (`deno task start`, the compiled binary, `deno task dev`, the tests' agent):
+ * {@linkcode AGENT_V8_FLAGS_ARG}, and `--no-code-cache`. Deno's V8 code cache makes a start about 80 ms faster and costs
+ * the long-running daemon 4–6 MB of RSS for as long as it runs: the cache database stays mapped (3.4 MB of it resident)
+ * and the code read from it is kept whether the daemon ever runs it or not (docs/performance.md#where-a-target-is-missed).
+ */
+export const AGENT_RUNTIME_FLAGS: readonly string[] = ["--no-code-cache", AGENT_V8_FLAGS_ARG];

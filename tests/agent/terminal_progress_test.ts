@@ -4,7 +4,7 @@
  * JSON to a pipe writes progress only as log records.
  */
 import assert from "node:assert/strict";
-import { AGENT_V8_FLAGS_ARG } from "../../src/runtime_flags.ts";
+import { AGENT_RUNTIME_FLAGS } from "../../src/runtime_flags.ts";
 import { dockerMissing } from "../support/docker.ts";
 import { LocalNetwork } from "../support/local_network.ts";
 import { natsServerMissing } from "../support/nats_server.ts";
@@ -23,7 +23,7 @@ Deno.test({
     await using net = await LocalNetwork.start({ agentKeyIndex: 6 });
     const dataDir = await Deno.makeTempDir({ prefix: "lamda-agent-" });
     const env = net.agentEnv(dataDir, { LOG_FORMAT: "pretty", LOG_LEVEL: "info" });
-    const line = [Deno.execPath(), "run", "-A", AGENT_V8_FLAGS_ARG, MAIN, "run"].map((a) => `'${a}'`).join(" ");
+    const line = [Deno.execPath(), "run", "-A", ...AGENT_RUNTIME_FLAGS, MAIN, "run"].map((a) => `'${a}'`).join(" ");
     // `script` gives the agent a pseudo-terminal as stdin/stdout/stderr and copies what it prints to our stdout.
     const child = new Deno.Command("script", {
       args: ["-qfec", line, "/dev/null"],
