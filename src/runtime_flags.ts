@@ -13,7 +13,7 @@ export const AGENT_V8_FLAGS_ARG = `--v8-flags=${AGENT_V8_FLAGS}`;
 /**
  * Every runtime flag the daemon runs with (`deno task start`, the compiled binary, `deno task dev`, the tests' agent):
  * {@linkcode AGENT_V8_FLAGS_ARG}, and `--no-code-cache`. Deno's V8 code cache makes a start about 80 ms faster and costs
- * the long-running daemon 4–6 MB of RSS for as long as it runs: the cache database stays mapped (3.4 MB of it resident)
+ * the long-running daemon 3–6 MB of RSS for as long as it runs: the cache database stays mapped (3.4 MB of it resident)
  * and the code read from it is kept whether the daemon ever runs it or not (docs/performance.md#where-a-target-is-missed).
  */
 export const AGENT_RUNTIME_FLAGS: readonly string[] = ["--no-code-cache", AGENT_V8_FLAGS_ARG];
