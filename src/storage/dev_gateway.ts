@@ -202,13 +202,11 @@ export function carHeaderOf(roots: CID[]): Uint8Array {
   return withLength(Uint8Array.from(body));
 }
 
-function withLength(payload: Uint8Array, prefix?: Uint8Array): Uint8Array {
-  const total = payload.byteLength + (prefix?.byteLength ?? 0);
-  const len = varint.encodeTo(total, new Uint8Array(varint.encodingLength(total)));
-  const out = new Uint8Array(len.byteLength + total);
+function withLength(payload: Uint8Array): Uint8Array {
+  const len = varint.encodeTo(payload.byteLength, new Uint8Array(varint.encodingLength(payload.byteLength)));
+  const out = new Uint8Array(len.byteLength + payload.byteLength);
   out.set(len);
-  if (prefix) out.set(prefix, len.byteLength);
-  out.set(payload, len.byteLength + (prefix?.byteLength ?? 0));
+  out.set(payload, len.byteLength);
   return out;
 }
 
@@ -217,8 +215,8 @@ function withLength(payload: Uint8Array, prefix?: Uint8Array): Uint8Array {
  * bytes go out as read, without a copy. Identity blocks have no section (their bytes are in the CID).
  */
 async function readSection(store: DiskBlockstore, cid: CID): Promise<{ head?: Uint8Array; bytes: Uint8Array }> {
-  if (cid.multihash.code === IDENTITY) return { bytes: cid.multihash.digest };
-  const bytes = await store.read(cid);
+  const bytes = await readBlock(store, cid);
+  if (cid.multihash.code === IDENTITY) return { bytes };
   const total = cid.bytes.byteLength + bytes.byteLength;
   const head = new Uint8Array(varint.encodingLength(total) + cid.bytes.byteLength);
   varint.encodeTo(total, head);
