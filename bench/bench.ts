@@ -5,7 +5,8 @@
  *   `curl`, alternating; the agent's overhead is its end-to-end time minus the container's run time.
  * - P2 N trivial jobs on 4 slots vs `xargs -P4 docker run --rm`: throughput ratio.
  * - P3/P4 the storage benchmark (`bench/storage_bench.ts`) at `--storage-size` (default 64MiB; `--storage-size 1GiB`).
- * - P5 the idle agent for `--idle` seconds: RSS and CPU from /proc/<pid>/status and /proc/<pid>/stat.
+ * - P5 the idle agent for `--idle` seconds: RSS and CPU from /proc/<pid>/status and /proc/<pid>/stat; with
+ *   `--heap-profile`, then a heap snapshot of it, summarized (the inspector it needs adds to the RSS: compare P5 without).
  * - P6 a job moving `--p6-size` in (verified) and out vs `curl` the CAR + `docker run --rm` (a copy) + `curl -F`.
  *
  *   deno task bench [--p1 20] [--p2 200] [--idle 60] [--storage-size 64MiB] [--p6 3] [--p6-size 256MiB]
@@ -19,6 +20,7 @@ import { DOCKER_HOST } from "../tests/support/docker.ts";
 import { DEV_PINATA_JWT, LocalNetwork } from "../tests/support/local_network.ts";
 import { StatusWatch } from "../tests/agent/helpers.ts";
 import { Inspector, summary } from "./cpu_profile.ts";
+import { formatHeapSummary, heapSummary } from "./heap_summary.ts";
 import { parseSize } from "./storage_support.ts";
 
 const args = parseArgs({
@@ -36,6 +38,8 @@ const args = parseArgs({
     "v8-flags": { type: "string" },
     /** Writes a CPU profile of the agent during P2 (V8 inspector) to this path and prints its top functions. */
     "cpu-profile": { type: "string" },
+    /** After P5, a heap snapshot of the idle agent (V8 inspector): where its heap is, printed and in the JSON. */
+    "heap-profile": { type: "boolean", default: false },
   },
 });
 const only = new Set(args.values.only!.split(",").map((s) => s.trim().toUpperCase()));
@@ -79,13 +83,14 @@ try {
   const agentEnv = net.agentEnv(dataDir, { LOG_LEVEL: "info", CPU_ONLY_SLOTS: "4", MAX_CONCURRENT_JOBS: "4" });
   const v8 = args.values["v8-flags"];
   const profilePath = args.values["cpu-profile"];
+  const heapProfile = args.values["heap-profile"] && only.has("P5");
   const inspectAt = `127.0.0.1:${9300 + Math.floor(Math.random() * 600)}`;
   await using agent = AgentProcess.start({
     env: agentEnv,
     denoEnv: v8 ? { DENO_V8_FLAGS: v8 } : undefined,
-    permissions: profilePath ? ["-A", `--inspect=${inspectAt}`] : undefined,
+    permissions: profilePath || heapProfile ? ["-A", `--inspect=${inspectAt}`] : undefined,
   });
-  await using inspector = profilePath ? await Inspector.connect(inspectAt) : undefined;
+  await using inspector = profilePath || heapProfile ? await Inspector.connect(inspectAt) : undefined;
   await agent.ready();
   const pid = agent.child.pid;
   const hz = 100;
@@ -226,7 +231,7 @@ try {
     const n = Number(args.values.p2);
     const cmd = ["/bin/sh", "-c", "echo ok > /output/o"];
     const rss0 = rss();
-    await inspector?.start();
+    if (profilePath) await inspector?.start();
     const cpu0 = cpu();
     const t0 = performance.now();
     const burst = await Promise.all(Array.from({ length: n }, () => agentJob({ command: cmd })));
@@ -324,7 +329,14 @@ try {
       "",
       `CPU ${cpuPct.toFixed(2)} %`,
     ]);
+    if (inspector && heapProfile) {
+      const heap = heapSummary(await inspector.heapSnapshot());
+      results.P5heap = heap;
+      console.log(formatHeapSummary(heap).join("\n"));
+    }
   }
+  // A process under `--inspect` waits for its debugger to leave before it exits.
+  await inspector?.[Symbol.asyncDispose]();
   agent.signal("SIGTERM");
   await agent.exit();
 } finally {

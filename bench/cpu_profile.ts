@@ -1,6 +1,7 @@
 /**
  * A CPU profile of the agent process through its V8 inspector (started with `--inspect`): `start()` before the load,
  * `stop()` after it; `summary()` ranks functions by self time, the part of the profile docs/performance.md quotes.
+ * `heapSnapshot()` takes a heap snapshot through the same session (`heap_summary.ts` reads it).
  */
 
 interface ProfileNode {
@@ -24,12 +25,20 @@ export class Inspector implements AsyncDisposable {
   #ws: WebSocket;
   #next = 1;
   #pending = new Map<number, (result: unknown) => void>();
+  #chunks: string[] = [];
 
   private constructor(ws: WebSocket) {
     this.#ws = ws;
     ws.onmessage = (e) => {
-      const msg = JSON.parse(e.data as string) as { id?: number; result?: unknown; error?: unknown };
+      const msg = JSON.parse(e.data as string) as {
+        id?: number;
+        result?: unknown;
+        error?: unknown;
+        method?: string;
+        params?: { chunk: string };
+      };
       if (msg.id !== undefined) this.#pending.get(msg.id)?.(msg.error ? Promise.reject(msg.error) : msg.result);
+      else if (msg.method === "HeapProfiler.addHeapSnapshotChunk") this.#chunks.push(msg.params!.chunk);
     };
   }
 
@@ -72,7 +81,19 @@ export class Inspector implements AsyncDisposable {
     return profile;
   }
 
+  /** A heap snapshot (V8's `.heapsnapshot` JSON, parsed); the command answers once every chunk has been sent. */
+  async heapSnapshot(): Promise<unknown> {
+    this.#chunks = [];
+    await this.send("HeapProfiler.enable");
+    await this.send("HeapProfiler.takeHeapSnapshot", { reportProgress: false });
+    const text = this.#chunks.join("");
+    this.#chunks = [];
+    return JSON.parse(text);
+  }
+
+  /** Closes the session (again: a no-op). */
   async [Symbol.asyncDispose](): Promise<void> {
+    if (this.#ws.readyState >= WebSocket.CLOSING) return;
     this.#ws.close();
     await new Promise((r) => setTimeout(r, 50));
   }
