@@ -7,7 +7,7 @@
  * running jobs now. A change under src/ restarts the agent the same way (SIGTERM, wait, start again).
  */
 import { startDevnet } from "./devnet.ts";
-import { AGENT_RUNTIME_FLAGS } from "../src/runtime_flags.ts";
+import { AGENT_RUNTIME_ENV, AGENT_RUNTIME_FLAGS } from "../src/runtime_flags.ts";
 
 const ROOT = new URL("../", import.meta.url).pathname;
 const print = (line: string) => console.log(line);
@@ -37,6 +37,7 @@ if (!net) {
   const spawn = () =>
     new Deno.Command(Deno.execPath(), {
       args: ["run", "-A", ...AGENT_RUNTIME_FLAGS, `${ROOT}src/main.ts`, "run", "--env-file", envFile],
+      env: { ...AGENT_RUNTIME_ENV },
       stdin: "null",
       detached: true,
     }).spawn();

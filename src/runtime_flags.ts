@@ -17,3 +17,12 @@ export const AGENT_V8_FLAGS_ARG = `--v8-flags=${AGENT_V8_FLAGS}`;
  * and the code read from it is kept whether the daemon ever runs it or not (docs/performance.md#where-a-target-is-missed).
  */
 export const AGENT_RUNTIME_FLAGS: readonly string[] = ["--no-code-cache", AGENT_V8_FLAGS_ARG];
+
+/**
+ * Environment every `deno run` of the daemon gets (`deno task start`, `deno task dev`, the bundle's documented command,
+ * the tests' agent): `DENO_NO_UPDATE_CHECK=1`. Without it Deno's CLI asks `dl.deno.land` for a newer Deno a moment after
+ * every start (DNS, then HTTPS through any `HTTPS_PROXY`), outside the permission set (`--allow-net` does not cover its
+ * own requests): a daemon on a host with filtered egress must not reach for a host it was never told about. The
+ * compiled binary's runtime has no upgrade check.
+ */
+export const AGENT_RUNTIME_ENV: Readonly<Record<string, string>> = { DENO_NO_UPDATE_CHECK: "1" };

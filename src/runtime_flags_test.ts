@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { AGENT_RUNTIME_FLAGS, AGENT_V8_FLAGS, AGENT_V8_FLAGS_ARG } from "./runtime_flags.ts";
+import { AGENT_RUNTIME_ENV, AGENT_RUNTIME_FLAGS, AGENT_V8_FLAGS, AGENT_V8_FLAGS_ARG } from "./runtime_flags.ts";
 
 Deno.test("every documented way to start the daemon carries the agent's runtime flags", async () => {
   const root = new URL("../", import.meta.url);
@@ -12,6 +12,56 @@ Deno.test("every documented way to start the daemon carries the agent's runtime 
   }
   for (const file of ["scripts/compile.ts", "scripts/dev.ts", "tests/support/agent_process.ts"]) {
     assert.match(await Deno.readTextFile(new URL(file, root)), /\.\.\.AGENT_RUNTIME_FLAGS/, file);
+  }
+  for (const [name, value] of Object.entries(AGENT_RUNTIME_ENV)) {
+    assert.ok((deno.tasks.start as string).startsWith(`${name}=${value} `), `deno task start lacks ${name}=${value}`);
+    assert.ok(install.split("\n").includes(`export ${name}=${value}`), `install.md's bundle command lacks ${name}`);
+  }
+  for (const file of ["scripts/dev.ts", "tests/support/agent_process.ts", "tests/agent/terminal_progress_test.ts"]) {
+    assert.match(await Deno.readTextFile(new URL(file, root)), /\.\.\.AGENT_RUNTIME_ENV/, file);
+  }
+});
+
+Deno.test("with the runtime environment Deno's CLI does not ask dl.deno.land for a newer Deno; without it, it does", async () => {
+  // Deno's upgrade check goes through HTTPS_PROXY: a local listener sees its CONNECT, and answers nothing.
+  const dir = await Deno.makeTempDir({ prefix: "lamda-update-check-" });
+  const proxy = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const seen: string[] = [];
+  let onSeen = () => {};
+  const accepting = (async () => {
+    for await (const conn of proxy) {
+      const buf = new Uint8Array(1024);
+      const n = await conn.read(buf).catch(() => null);
+      seen.push(new TextDecoder().decode(buf.subarray(0, n ?? 0)).split("\r\n")[0]);
+      conn.close();
+      onSeen();
+    }
+  })();
+  try {
+    // A fresh DENO_DIR: no record of an earlier check. The check starts about 0.5 s after start-up; 4 s is ample.
+    await Deno.writeTextFile(`${dir}/main.ts`, "await new Promise((r) => setTimeout(r, 4000));");
+    const run = async (env: Record<string, string>) => {
+      seen.length = 0;
+      const child = new Deno.Command(Deno.execPath(), {
+        args: ["run", ...AGENT_RUNTIME_FLAGS, `${dir}/main.ts`],
+        env: { DENO_DIR: `${dir}/cache`, HTTPS_PROXY: `http://127.0.0.1:${(proxy.addr as Deno.NetAddr).port}`, ...env },
+        stdout: "null",
+        stderr: "null",
+      }).spawn();
+      onSeen = () => child.kill();
+      await child.status;
+      return [...seen];
+    };
+    assert.deepEqual(await run({ ...AGENT_RUNTIME_ENV }), []);
+    const plain = await run({});
+    assert.ok(
+      plain.some((line) => line.startsWith("CONNECT dl.deno.land:443")),
+      `without it: ${JSON.stringify(plain)}`,
+    );
+  } finally {
+    proxy.close();
+    await accepting.catch(() => {});
+    await Deno.remove(dir, { recursive: true });
   }
 });
 

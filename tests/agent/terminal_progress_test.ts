@@ -4,7 +4,7 @@
  * JSON to a pipe writes progress only as log records.
  */
 import assert from "node:assert/strict";
-import { AGENT_RUNTIME_FLAGS } from "../../src/runtime_flags.ts";
+import { AGENT_RUNTIME_ENV, AGENT_RUNTIME_FLAGS } from "../../src/runtime_flags.ts";
 import { dockerMissing } from "../support/docker.ts";
 import { LocalNetwork } from "../support/local_network.ts";
 import { natsServerMissing } from "../support/nats_server.ts";
@@ -27,7 +27,13 @@ Deno.test({
     // `script` gives the agent a pseudo-terminal as stdin/stdout/stderr and copies what it prints to our stdout.
     const child = new Deno.Command("script", {
       args: ["-qfec", line, "/dev/null"],
-      env: { ...env, PATH: Deno.env.get("PATH") ?? "", HOME: Deno.env.get("HOME") ?? "/root", TERM: "xterm" },
+      env: {
+        ...env,
+        ...AGENT_RUNTIME_ENV,
+        PATH: Deno.env.get("PATH") ?? "",
+        HOME: Deno.env.get("HOME") ?? "/root",
+        TERM: "xterm",
+      },
       clearEnv: true,
       stdin: "piped",
       stdout: "piped",

@@ -177,7 +177,8 @@ Deno.test("doctor under the set reports a refused DOCKER_HOST as a FAIL row nami
 });
 
 Deno.test("deno task start prints no Deno notice: no experimental-permissions warning, no nvidia-smi resolve line", async () => {
-  const [deno, ...args] = meta.tasks.start.split(" ");
+  const [env, deno, ...args] = meta.tasks.start.split(" ");
+  assert.equal(env, "DENO_NO_UPDATE_CHECK=1", "start turns Deno's upgrade check off");
   assert.equal(deno, "deno");
   assert.ok(args.includes("-P"), "start uses the deno.json set");
   const r = await denoRun(args.slice(1).filter((a) => a !== "src/main.ts"), MAIN, ["version"], ROOT);

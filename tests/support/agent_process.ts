@@ -1,5 +1,5 @@
 /** The agent as a child process (`deno run src/main.ts run`), so tests can signal it, kill -9 it and restart it. */
-import { AGENT_RUNTIME_FLAGS } from "../../src/runtime_flags.ts";
+import { AGENT_RUNTIME_ENV, AGENT_RUNTIME_FLAGS } from "../../src/runtime_flags.ts";
 
 const MAIN = new URL("../../src/main.ts", import.meta.url).pathname;
 
@@ -37,7 +37,7 @@ export class AgentProcess implements AsyncDisposable {
     }
     const child = new Deno.Command(Deno.execPath(), {
       args: ["run", ...(options.permissions ?? ["-A"]), ...AGENT_RUNTIME_FLAGS, MAIN, "run"],
-      env: { ...inherit, ...options.denoEnv, ...options.env, NO_COLOR: "1" },
+      env: { ...inherit, ...AGENT_RUNTIME_ENV, ...options.denoEnv, ...options.env, NO_COLOR: "1" },
       clearEnv: true,
       cwd: options.cwd,
       stdin: "null",
