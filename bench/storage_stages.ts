@@ -20,7 +20,17 @@ import { scanOutput } from "../src/storage/output_tree.ts";
 import { postSized } from "../src/storage/sized_post.ts";
 import { CAR_ACCEPT } from "../src/storage/trustless_response.ts";
 import { type CpuProfile, summary } from "./cpu_profile.ts";
-import { benchConfig, cpuSeconds, curl, median, parseSize, startChild, timed, writeRandom } from "./storage_support.ts";
+import {
+  benchConfig,
+  cpuSeconds,
+  curl,
+  median,
+  parseSize,
+  settleDisk,
+  startChild,
+  timed,
+  writeRandom,
+} from "./storage_support.ts";
 
 const JWT = "bench-jwt-0123456789";
 const args = parseArgs({
@@ -74,6 +84,13 @@ try {
   const timeouts = { requestTimeoutMs: 60_000, inactivityTimeoutMs: 60_000 };
 
   const rows: [string, () => Promise<unknown>][] = [];
+  // What a stage wrote, removed after its timing: no stage pays for deleting another's files.
+  const leftovers: string[] = [];
+  const fresh = (name: string) => {
+    const path = `${work}/${name}-${crypto.randomUUID()}`;
+    leftovers.push(path);
+    return path;
+  };
   const drainCar = async (sink: (c: CID, b: Uint8Array) => Promise<void> | undefined) => {
     const res = await fetchWithTimeouts(`${carUrl}/ipfs/${inputCid}?format=car`, {
       ...timeouts,
@@ -87,7 +104,7 @@ try {
   };
   if (only.has("down")) {
     rows.push(
-      ["D0 curl -o (baseline)", () => curl(["-o", `${work}/curl.car`, `${carUrl}/ipfs/${inputCid}?format=car`])],
+      ["D0 curl -o (baseline)", () => curl(["-o", fresh("curl.car"), `${carUrl}/ipfs/${inputCid}?format=car`])],
       ["D1 fetch, body drained", async () => {
         const res = await fetchWithTimeouts(`${carUrl}/x`, timeouts);
         for await (const _ of res.body) { /* drain */ }
@@ -95,7 +112,7 @@ try {
       ["D2 + CAR decode", () => drainCar(() => undefined)],
       ["D3 + sha-256 verify", () => drainCar((c, b) => verifyBlock(c, b))],
       ["D4 + block spool (disk)", async () => {
-        const spool = await new BlockSpool(`${work}/spool-${crypto.randomUUID()}`).open();
+        const spool = await new BlockSpool(fresh("spool")).open();
         try {
           await drainCar(async (c, b) => void await spool.put(c, b));
         } finally {
@@ -104,9 +121,7 @@ try {
       }],
       ["D5 fetchInput (full)", async () => {
         const storage = new Storage(benchConfig(`${work}/agent`, { url: carUrl, jwt: JWT, size }), quiet());
-        const dest = `${work}/in-${crypto.randomUUID()}`;
-        await storage.fetchInput(carCid.toString(), dest);
-        await Deno.remove(dest, { recursive: true });
+        await storage.fetchInput(carCid.toString(), fresh("in"));
       }],
     );
   }
@@ -150,10 +165,13 @@ try {
   const serversCpu = () => children.reduce((a, c) => a + cpuSeconds(c.pid), 0);
   for (let r = 0; r < runs; r++) {
     for (const [i, [, fn]] of rows.entries()) {
+      // Each stage starts with no dirty pages: this disk slows down once a GiB or so waits to be written.
+      await settleDisk();
       const [own, servers] = [cpuSeconds(), serversCpu()];
       times[i].push((await timed(fn))[1]);
       cpu[i].own.push(cpuSeconds() - own);
       cpu[i].servers.push(serversCpu() - servers);
+      for (const path of leftovers.splice(0)) await Deno.remove(path, { recursive: true }).catch(() => {});
     }
   }
   console.log(

@@ -1,11 +1,17 @@
 /**
- * V8 flags the daemon runs with (part of {@linkcode AGENT_RUNTIME_FLAGS}): the young
- * generation capped at 1 MiB semi-spaces. V8's default lets it grow to 16 MiB semi-spaces under the steady trickle of
- * short-lived objects a job leaves behind, which showed as 110 → 180 MB RSS over 100 trivial jobs with no live data
- * to show for it; with the cap the agent stays near its idle size (95 → 107 MB) at the same CPU per job
- * (docs/performance.md).
+ * V8 flags the daemon runs with (part of {@linkcode AGENT_RUNTIME_FLAGS}):
+ *
+ * - `--max-semi-space-size=1`: the young generation capped at 1 MiB semi-spaces. V8's default lets it grow to 16 MiB
+ *   semi-spaces under the steady trickle of short-lived objects a job leaves behind, which showed as 110 → 180 MB RSS
+ *   over 100 trivial jobs with no live data to show for it; with the cap the agent stays near its idle size (95 → 107
+ *   MB) at the same CPU per job.
+ * - `--no-opt`: no TurboFan, V8's top tier (Sparkplug and Maglev still compile what is hot). The daemon's JavaScript
+ *   is glue between sockets, SQLite, Docker and native hashing: without TurboFan the idle agent holds 88–90 MB instead
+ *   of 91–93, while a 256 MiB verified download (0.38–0.41 s), jobs per second and CPU per job measured the same.
+ *
+ * Both in docs/performance.md.
  */
-export const AGENT_V8_FLAGS = "--max-semi-space-size=1";
+export const AGENT_V8_FLAGS = "--max-semi-space-size=1,--no-opt";
 
 /** The `deno run`/`deno compile` argument that applies {@linkcode AGENT_V8_FLAGS}. */
 export const AGENT_V8_FLAGS_ARG = `--v8-flags=${AGENT_V8_FLAGS}`;

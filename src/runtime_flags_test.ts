@@ -100,6 +100,21 @@ Deno.test("with the runtime flags the V8 code cache is not mapped, without them 
   }
 });
 
+Deno.test("with the V8 flags a hot function is not compiled by TurboFan; without them it is", async () => {
+  const code = `function f(x) { let s = 0; for (let i = 0; i < 1000; i++) s += (x * i) % 7; return s; }
+    let t = 0; for (let i = 0; i < 20000; i++) t += f(i); console.log(t);`;
+  const trace = async (v8: string) => {
+    const out = await new Deno.Command(Deno.execPath(), { args: ["eval", `--v8-flags=${v8}`, code] }).output();
+    assert.ok(out.success, new TextDecoder().decode(out.stderr));
+    return new TextDecoder().decode(out.stdout);
+  };
+  const plain = await trace("--trace-opt");
+  assert.match(plain, /target TURBOFAN/, "V8 compiles the hot function with TurboFan by default");
+  const agent = await trace(`${AGENT_V8_FLAGS},--trace-opt`);
+  assert.doesNotMatch(agent, /TURBOFAN/);
+  assert.match(agent, /^\d+\n?$/m, "the function still ran");
+});
+
 Deno.test("the V8 flags are accepted by this Deno and cap the young generation", async () => {
   // A child that churns short-lived objects, then reports its young generation's size (what the flag caps; the total
   // heap depends on when the last collection ran). V8 refuses unknown flags loudly.
