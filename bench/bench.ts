@@ -22,6 +22,7 @@ import { StatusWatch } from "../tests/agent/helpers.ts";
 import { Inspector, summary } from "./cpu_profile.ts";
 import { formatHeapSummary, heapSummary } from "./heap_summary.ts";
 import { parseSize } from "./storage_support.ts";
+import { AGENT_RUNTIME_FLAGS } from "../src/runtime_flags.ts";
 
 const args = parseArgs({
   args: Deno.args,
@@ -346,8 +347,16 @@ try {
 
 if (only.has("P3") || only.has("P4")) {
   const size = args.values["storage-size"]!;
+  // The agent's storage code runs with the daemon's runtime flags, as in the daemon.
   const out = await new Deno.Command(Deno.execPath(), {
-    args: ["run", "-A", new URL("./storage_bench.ts", import.meta.url).pathname, "--size", size],
+    args: [
+      "run",
+      "-A",
+      ...AGENT_RUNTIME_FLAGS,
+      new URL("./storage_bench.ts", import.meta.url).pathname,
+      "--size",
+      size,
+    ],
     stdout: "piped",
   }).output();
   const text = new TextDecoder().decode(out.stdout);
