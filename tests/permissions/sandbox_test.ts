@@ -7,6 +7,7 @@ import { fileURLToPath } from "node:url";
 import { Wallet } from "ethers";
 import meta from "../../deno.json" with { type: "json" };
 import { loadConfig } from "../../src/config/mod.ts";
+import { AGENT_RUNTIME_ENV } from "../../src/runtime_flags.ts";
 import { VERSION } from "../../src/version.ts";
 import {
   AGENT_PERMISSION_SET,
@@ -177,11 +178,15 @@ Deno.test("doctor under the set reports a refused DOCKER_HOST as a FAIL row nami
 });
 
 Deno.test("deno task start prints no Deno notice: no experimental-permissions warning, no nvidia-smi resolve line", async () => {
-  const [env, deno, ...args] = meta.tasks.start.split(" ");
-  assert.equal(env, "DENO_NO_UPDATE_CHECK=1", "start turns Deno's upgrade check off");
+  // The task's leading `NAME=value` words are its environment (AGENT_RUNTIME_ENV, which runtime_flags_test checks).
+  const words = meta.tasks.start.split(" ");
+  const envWords = words.filter((w) => /^[A-Z_]+=/.test(w));
+  const [deno, ...args] = words.slice(envWords.length);
+  assert.deepEqual(Object.fromEntries(envWords.map((w) => w.split("="))), AGENT_RUNTIME_ENV);
   assert.equal(deno, "deno");
   assert.ok(args.includes("-P"), "start uses the deno.json set");
-  const r = await denoRun(args.slice(1).filter((a) => a !== "src/main.ts"), MAIN, ["version"], ROOT);
+  const flags = args.slice(1).filter((a) => a !== "src/main.ts");
+  const r = await denoRun(flags, MAIN, ["version"], ROOT, { ...AGENT_RUNTIME_ENV });
   assert.equal(r.code, 0, r.stderr);
   assert.doesNotMatch(r.stderr, /experimental/);
   assert.doesNotMatch(r.stderr, /Failed to resolve/);
